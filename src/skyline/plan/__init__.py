@@ -1,0 +1,39 @@
+"""Partition planning: the serializable `Plan`, planners by name, and `split()` into stages."""
+
+from skyline.plan import planners
+from skyline.plan.planners import Planner, create
+from skyline.plan.problem import Breakdown, Problem
+from skyline.plan.spec import (
+    SCHEMA,
+    Constraints,
+    Cut,
+    CutTensor,
+    ModelInfo,
+    Objective,
+    Plan,
+    Prediction,
+    Stage,
+    TensorSpec,
+)
+from skyline.plan.split import SplitModel, StageModule, split
+
+__all__ = [
+    "SCHEMA",
+    "Breakdown",
+    "Constraints",
+    "Cut",
+    "CutTensor",
+    "ModelInfo",
+    "Objective",
+    "Plan",
+    "Planner",
+    "Prediction",
+    "Problem",
+    "SplitModel",
+    "Stage",
+    "StageModule",
+    "TensorSpec",
+    "create",
+    "planners",
+    "split",
+]

@@ -1,0 +1,101 @@
+"""`split()`: turn a Plan into runnable stage modules whose composition equals the model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils import _pytree as pytree
+
+from skyline.errors import PlanError
+from skyline.graph import ModelGraph, profile
+from skyline.graph.capture import Captured
+from skyline.plan.spec import Plan
+
+
+class StageModule(nn.Module):
+    """The ops of one plan stage: reads the values it `receives`, returns the values it `sends`."""
+
+    def __init__(self, gm: torch.fx.GraphModule, node: str, receives: list[str], sends: list[str]) -> None:
+        super().__init__()
+        self.gm = gm
+        self.node = node
+        self.receives = list(receives)
+        self.sends = list(sends)
+
+    def forward(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        missing = [name for name in self.receives if name not in values]
+        if missing:
+            raise PlanError(f"stage on {self.node!r} is missing input tensors {missing}")
+        out: dict[str, Any] = self.gm(*(values[name] for name in self.receives))
+        return out
+
+
+class SplitModel(nn.Module):
+    """All stages run in plan order in this process: equal to the unsplit model, op for op."""
+
+    def __init__(self, stages: list[StageModule], captured: Captured, plan: Plan) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self.plan = plan
+        self._inputs = list(captured.inputs)
+        self._outputs = list(captured.out_nodes)
+        self._out_spec = captured.out_spec
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        flat = pytree.tree_leaves((args, kwargs))
+        if len(flat) != len(self._inputs):
+            raise PlanError(f"the model takes {len(self._inputs)} input tensors, got {len(flat)}")
+        env: dict[str, Any] = dict(zip(self._inputs, flat))
+        for stage in self.stages:
+            env.update(stage(env))
+        return pytree.tree_unflatten([env[name] for name in self._outputs], self._out_spec)
+
+
+def _stage_graph(gm: torch.fx.GraphModule, ops: set[str], receives: list[str], sends: list[str]) -> torch.fx.GraphModule:
+    graph = torch.fx.Graph()
+    env: dict[str, torch.fx.Node] = {name: graph.placeholder(name) for name in receives}
+    for node in gm.graph.nodes:
+        if node.name not in ops:
+            continue
+        for arg in node.all_input_nodes:
+            if arg.op == "get_attr" and arg.name not in env:
+                env[arg.name] = graph.get_attr(arg.target)
+        env[node.name] = graph.node_copy(node, lambda n: env[n.name])
+    graph.output({name: env[name] for name in sends})
+    return torch.fx.GraphModule(gm, graph)
+
+
+def split(target: nn.Module | ModelGraph, plan: Plan, example_inputs: Any = None) -> SplitModel:
+    """Stage modules for `plan` built from the captured graph of `target`.
+
+    `target` is a ModelGraph from `profile()` (no re-capture) or the nn.Module itself, captured
+    again at the plan's input shapes (or `example_inputs`). Refuses a plan made for another model.
+    """
+    if isinstance(target, ModelGraph):
+        graph = target
+    else:
+        if example_inputs is None:
+            example_inputs = tuple(
+                torch.zeros(t.shape, dtype=getattr(torch, t.dtype)) for t in plan.model.inputs
+            )
+        graph = profile(target, example_inputs, warmup=0, repeats=1)
+    if graph.captured is None:
+        raise PlanError(
+            f"graph {graph.name!r} has no captured torch module (built synthetically or loaded from JSON)",
+            fix="split a ModelGraph returned by profile(), or pass the nn.Module",
+        )
+    if graph.fingerprint != plan.model.fingerprint:
+        raise PlanError(
+            f"plan was made for model {plan.model.name!r} (fingerprint {plan.model.fingerprint}), "
+            f"not for {graph.name!r} ({graph.fingerprint})",
+            fix="re-plan this model, or pass the model and input shapes the plan was made for",
+        )
+    cap: Captured = graph.captured
+    stages = [
+        StageModule(_stage_graph(cap.gm, set(s.ops), s.receives, s.sends), s.node, s.receives, s.sends)
+        for s in plan.stages
+    ]
+    return SplitModel(stages, cap, plan)
