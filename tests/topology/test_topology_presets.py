@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -83,9 +84,9 @@ def test_link_preset_overrides() -> None:
         (lambda: topology_preset("mesh"), "unknown topology preset 'mesh'. Fix: use one of"),
     ],
 )
-def test_unknown_presets_list_the_available_names(call: object, message: str) -> None:
+def test_unknown_presets_list_the_available_names(call: Callable[[], object], message: str) -> None:
     with pytest.raises(UnknownNameError, match=message):
-        call()  # type: ignore[operator]
+        call()
 
 
 @pytest.mark.parametrize("name", list(TOPOLOGY_PRESETS))
@@ -112,7 +113,7 @@ def test_docs_presets_md_is_generated_from_the_tables() -> None:
     assert DOCS.read_text(encoding="utf-8") == presets_markdown(), (
         "docs/presets.md is stale; regenerate it with "
         "python -c 'from skyline.topology.presets import presets_markdown as m; "
-        "print(m(), end=\"\")' > docs/presets.md"
+        'print(m(), end="")\' > docs/presets.md'
     )
 
 

@@ -7,7 +7,7 @@ measured run can be set beside what was predicted.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -29,14 +29,24 @@ class Objective(_Spec):
     latency_weight: float = Field(default=1.0, ge=0)
     energy_weight: float = Field(default=0.0, ge=0)
 
-    @model_validator(mode="after")
-    def _weights(self) -> Objective:
-        expected = {"latency": (1.0, 0.0), "energy": (0.0, 1.0)}.get(self.kind)
-        if expected and (self.latency_weight, self.energy_weight) != expected:
+    @model_validator(mode="before")
+    @classmethod
+    def _weights(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fixed = {"latency": (1.0, 0.0), "energy": (0.0, 1.0)}.get(data.get("kind", "latency"))
+        if fixed is None:
+            return data
+        given = (data.get("latency_weight", fixed[0]), data.get("energy_weight", fixed[1]))
+        if given != fixed:
             raise ValueError(
-                f"objective {self.kind!r} has fixed weights {expected}; use kind='weighted' "
+                f"objective {data['kind']!r} has fixed weights {fixed}; use kind='weighted' "
                 "to set latency_weight and energy_weight"
             )
+        return {**data, "latency_weight": fixed[0], "energy_weight": fixed[1]}
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Objective:
         if self.latency_weight == 0 and self.energy_weight == 0:
             raise ValueError("both weights are 0; give latency_weight or energy_weight > 0")
         return self

@@ -1,7 +1,30 @@
 """Read and write topology files (TOML or YAML), turning every mistake into a TopologyError.
 
 A message names the file, the field as the user wrote it (`link[0].up_mbps`), the value given,
-what is wrong and a fix, because a topology file is usually written by hand.
+what is wrong and a fix, because a topology file is usually written by hand. The format
+(YAML has the same structure, with `node:` and `link:` lists)::
+
+    name = "lab"                 # optional; defaults to the file name
+
+    [[node]]
+    name = "cam"
+    preset = "rpi4"              # optional; the other keys override the preset
+    memory_mb = 2048             # MiB; inf = unlimited
+
+    [[node]]
+    name = "cloud"
+    tier = "cloud"               # device, edge or cloud
+    gflops = 2000                # or speed = 0.5 (relative to this host), not both
+
+    [[link]]
+    a = "cam"                    # `up` is a -> b
+    b = "cloud"
+    preset = "4g"
+    rtt_ms = 60
+    trace = "trace.csv"          # time_s,up_mbps,down_mbps; relative to this file,
+                                 # or inline: {times_s = [...], up_mbps = [...], down_mbps = [...]}
+
+Presets and their sources are listed in docs/presets.md.
 """
 
 from __future__ import annotations
@@ -90,7 +113,7 @@ def _parse(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise TopologyError(
             f"{path}: the file holds {type(doc).__name__}, not a table of name, node, link",
-            fix="start from the example in the skyline.topology.loader docs or save_topology()",
+            fix="follow the format in help(skyline.topology.loader), or save_topology() output",
         )
     return doc
 
@@ -124,6 +147,7 @@ def _problem(err: ErrorDetails) -> tuple[str, str, str]:
         f"[{p}]" if isinstance(p, int) else f".{_FILE_KEYS.get(p, p)}" for p in loc
     ).lstrip(".")
     key = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    file_key = _FILE_KEYS.get(key, key)
     owner: type[BaseModel] = Topology
     for part in loc[:-1]:
         owner = _SUBMODELS.get(str(part), owner)
@@ -134,11 +158,14 @@ def _problem(err: ErrorDetails) -> tuple[str, str, str]:
     if err["type"] == "extra_forbidden":
         allowed = ", ".join(_FILE_KEYS.get(k, k) for k in owner.model_fields)
         return where, f"unknown key {key!r}", f"remove it, or use one of: {allowed}"
-    what = err["msg"].replace("Input should be", "must be")
+    if err["type"] == "missing":
+        what, todo = "required key is missing", f"add {file_key}"
+    else:
+        what = err["msg"].replace("Input should be", "must be")
+        todo = f"set {file_key} to a valid value"
     if info is None:
-        return where, what, "see docs/presets.md for a working example"
-    todo = f"add {key}" if err["type"] == "missing" else f"set {key} to a valid value"
-    example = f", e.g. {key} = {info.examples[0]!r}" if info.examples else ""
+        return where, what, "follow the format in help(skyline.topology.loader)"
+    example = f", e.g. {file_key} = {info.examples[0]!r}" if info.examples else ""
     return where, what, f"{todo} ({info.description}){example}"
 
 

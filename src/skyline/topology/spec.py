@@ -19,25 +19,34 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from skyline.errors import ConfigError, TopologyError, UnknownNameError
 
 _MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid")
+_UNSET: Any = object()
 
 
 def _invalid(
-    what: str, fix: str, *, loc: tuple[str | int, ...] = (), value: Any = None
+    what: str, fix: str, *, loc: tuple[str | int, ...] = (), value: Any = _UNSET
 ) -> PydanticCustomError:
     """A validation error that carries its fix, and optionally a more precise location/value.
 
     `loc` is relative to the model being validated; the loader appends it to pydantic's location
     so a topology-wide check can point at `node[2].name` rather than at the whole topology.
     """
-    return PydanticCustomError(
-        "skyline", "{what}. Fix: {fix}", {"what": what, "fix": fix, "loc": loc, "value": value}
-    )
+    context = {"what": what, "fix": fix, "loc": loc}
+    if value is not _UNSET:
+        context["value"] = value
+    return PydanticCustomError("skyline", "{what}. Fix: {fix}", context)
 
 
 class Tier(StrEnum):
@@ -172,7 +181,10 @@ class BandwidthTrace(BaseModel):
         times = self.times_s
         if not times or times[0] != 0:
             raise _invalid(
-                "times_s must start at 0", "make the first sample time 0", loc=("times_s",)
+                "times_s must start at 0",
+                "make the first sample time 0",
+                loc=("times_s",),
+                value=times,
             )
         for i, (t0, t1) in enumerate(pairwise(times)):
             if t1 <= t0:
@@ -240,11 +252,21 @@ class BandwidthTrace(BaseModel):
                 down_mbps=samples["down_mbps"],
                 loop=loop,
             )
-        except ValueError as exc:  # pydantic's ValidationError
+        except ValidationError as exc:
+            problems = "; ".join(_csv_problem(err) for err in exc.errors())
             raise TopologyError(
-                f"trace file {path} is invalid: {exc}",
-                fix="times must start at 0 and increase; bandwidths must be > 0",
-            ) from exc
+                f"trace file {path} is invalid: {problems}",
+                fix="start time_s at 0 and increase it row by row; keep bandwidths > 0",
+            ) from None
+
+
+def _csv_problem(err: ErrorDetails) -> str:
+    """One trace validation error in CSV terms: column and data row."""
+    ctx = err.get("ctx") or {}
+    loc = (*err["loc"], *ctx.get("loc", ()))
+    column = {"times_s": "time_s"}.get(str(loc[0]), str(loc[0])) if loc else "trace"
+    row = f" (data row {int(loc[1]) + 1})" if len(loc) > 1 else ""
+    return f"{column}{row}: {ctx.get('what', err['msg'])}"
 
 
 class Link(BaseModel):
@@ -313,7 +335,7 @@ class Topology(BaseModel):
     model_config = _MODEL_CONFIG
 
     name: str = Field("topology", description="topology name", examples=["lab"])
-    nodes: list[Node] = Field(min_length=1, description="the machines")
+    nodes: list[Node] = Field(min_length=1, description="the machines, at least one")
     links: list[Link] = Field(default_factory=list, description="the network paths")
 
     @model_validator(mode="after")

@@ -1,0 +1,69 @@
+"""The `skyline` command: one module per command group, errors shown as one red line."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from skyline import __version__
+from skyline.cli._common import console, err_console
+from skyline.cli.models import list_models
+from skyline.cli.plan import plan_command
+from skyline.cli.profile import profile_command
+from skyline.cli.topology import topology_command
+from skyline.errors import SkylineError
+
+__all__ = ["app", "main"]
+
+ERROR_EXIT_CODE = 2
+
+
+class _SkylineGroup(TyperGroup):
+    """Runs a command; a SkylineError becomes `error: <message>` on stderr and exit code 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except SkylineError as exc:
+            err_console.print(
+                f"error: {exc}", style="red", markup=False, highlight=False, soft_wrap=True
+            )
+            raise SystemExit(ERROR_EXIT_CODE) from None
+
+
+app = typer.Typer(
+    name="skyline",
+    cls=_SkylineGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"skyline {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Skyline: plan, run and measure AI workloads across device, edge and cloud."""
+
+
+app.command("models")(list_models)
+app.command("profile")(profile_command)
+app.command("plan")(plan_command)
+app.command("topology")(topology_command)
+
+
+def main() -> None:
+    """Console-script entry point (`skyline`); SkylineErrors are reported by the command group."""
+    app(prog_name="skyline")
