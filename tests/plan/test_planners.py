@@ -147,14 +147,18 @@ def test_memory_constraint_moves_weights_off_the_device():
 
 
 def test_deadline_constraint():
-    graph = random_dag(10, seed=5)
-    topo = topo3()
-    free = planners.create("tiered").plan(graph, topo, objective=Objective(kind="energy"))
-    deadline = free.prediction.latency_ms * 0.9
-    exact = planners.create("exhaustive").plan(
-        graph, topo, objective=Objective(kind="energy"), constraints=Constraints(deadline_ms=deadline)
-    )
-    assert exact.prediction.latency_ms <= deadline
+    graph = random_dag(10, seed=4)
+    radio_hungry = PowerModel(idle_w=0.1, active_w=0.5, tx_j_per_bit=1e-5, rx_j_per_bit=1e-5)
+    topo = topo3(up1=50.0, power=radio_hungry)
+    energy = Objective(kind="energy")
+    fastest = planners.create("exhaustive").plan(graph, topo).prediction
+    frugal = planners.create("exhaustive").plan(graph, topo, objective=energy).prediction
+    assert frugal.latency_ms > fastest.latency_ms  # the deadline below binds
+    deadline = Constraints(deadline_ms=(fastest.latency_ms + frugal.latency_ms) / 2)
+    for name in ("exhaustive", "tiered"):
+        got = planners.create(name).plan(graph, topo, objective=energy, constraints=deadline).prediction
+        assert fastest.latency_ms <= got.latency_ms <= deadline.deadline_ms
+        assert got.device_energy_j >= frugal.device_energy_j
     with pytest.raises(InfeasiblePlanError, match="deadline"):
         planners.create("tiered").plan(graph, topo, constraints=Constraints(deadline_ms=1e-6))
 

@@ -159,8 +159,8 @@ def write_text(path: Path, text: str) -> None:
 # -- formatting ----------------------------------------------------------------------------------
 def fmt_ms(ms: float) -> str:
     """Milliseconds with precision that suits the magnitude."""
-    if not math.isfinite(ms):
-        return str(ms)
+    if ms == 0 or not math.isfinite(ms):
+        return f"{ms:g}"
     return f"{ms:,.1f}" if ms >= 100 else f"{ms:.2f}" if ms >= 1 else f"{ms:.3f}"
 
 

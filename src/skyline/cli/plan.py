@@ -61,23 +61,24 @@ def _comparison(
         "Plans: PREDICTED costs of one request",
         headers,
         right=headers[2:],
-        caption=f"PREDICTED by the {cost_models} cost model, not measured. "
-        f"Green: lowest {objective.kind} objective. '<node> ms' is compute on that node.",
+        caption=f"PREDICTED by the {cost_models} cost model, not measured. * (green): lowest "
+        f"{objective.kind} objective. '<node> ms': compute there. 'sent up': all uplink hops.",
     )
     for name, result in results.items():
         if isinstance(result, PlanError):
             table.add_row(name, f"no plan: {result}", *["-"] * (len(headers) - 2), style="red")
             continue
         pred = result.prediction
+        is_best = math.isclose(pred.objective, best, rel_tol=1e-9)
         table.add_row(
-            name,
+            f"{name} *" if is_best else name,
             _placement(result),
             fmt_ms(pred.latency_ms),
             *(fmt_ms(pred.compute_ms[n]) if n in pred.compute_ms else "-" for n in path),
             fmt_ms(sum(pred.transfer_ms.values()) + pred.rtt_ms),
             f"{pred.device_energy_j:.3f}",
             fmt_bytes(sum(pred.bytes_up.values())),
-            style="bold green" if math.isclose(pred.objective, best, rel_tol=1e-9) else None,
+            style="bold green" if is_best else None,
         )
     console.print(table)
 
