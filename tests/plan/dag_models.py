@@ -11,7 +11,9 @@ KINDS = ("linear", "add", "gate", "cat", "swap", "scale")
 
 
 class RandomDag(nn.Module):
-    def __init__(self, seed: int, num_nodes: int, num_inputs: int = 1, num_outputs: int = 1, width: int = 8):
+    def __init__(
+        self, seed: int, num_nodes: int, num_inputs: int = 1, num_outputs: int = 1, width: int = 8
+    ):
         super().__init__()
         rng = random.Random(seed)
         self.num_inputs = num_inputs

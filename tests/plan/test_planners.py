@@ -8,17 +8,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skyline import models
-from skyline.errors import InfeasiblePlanError, PlanError, RegistryError, UnknownNameError
+from skyline.errors import (
+    ConfigError,
+    InfeasiblePlanError,
+    PlanError,
+    RegistryError,
+    UnknownNameError,
+)
 from skyline.graph import ModelGraph, Op, Value, profile, random_dag
 from skyline.plan import Constraints, Objective, Problem, planners
 from skyline.plan.planners.base import Planner, check_planner
-from skyline.topology import Link, Node, PowerModel, Topology, Tier
+from skyline.topology import Link, Node, PowerModel, Tier, Topology
 
 
 def topo3(up1=20.0, up2=100.0, rtt1=5.0, rtt2=30.0, speeds=(0.2, 1.0, 4.0), mem=None, power=None):
     nodes = [
-        Node(name="device", tier=Tier.DEVICE, speed=speeds[0], memory_mb=mem,
-             power=power or PowerModel(idle_w=1.0, active_w=4.0, tx_j_per_bit=1e-7, rx_j_per_bit=5e-8)),
+        Node(
+            name="device",
+            tier=Tier.DEVICE,
+            speed=speeds[0],
+            memory_mb=mem,
+            power=power
+            or PowerModel(idle_w=1.0, active_w=4.0, tx_j_per_bit=1e-7, rx_j_per_bit=5e-8),
+        ),
         Node(name="edge", tier=Tier.EDGE, speed=speeds[1]),
         Node(name="cloud", tier=Tier.CLOUD, speed=speeds[2]),
     ]
@@ -49,13 +61,17 @@ def test_mincut_planners_match_exhaustive(seed, n, up1, up2, rtt, obj):
     o = Objective.parse(obj)
     # two nodes: dads is exact
     two = ["device", "edge"]
-    assert objective(graph, topo, "dads", two, o) == pytest.approx(objective(graph, topo, "exhaustive", two, o), rel=1e-6)
+    assert objective(graph, topo, "dads", two, o) == pytest.approx(
+        objective(graph, topo, "exhaustive", two, o), rel=1e-6
+    )
     # whole path: tiered is exact, and never worse than any restricted planner
     best = objective(graph, topo, "exhaustive", None, o)
     assert objective(graph, topo, "tiered", None, o) == pytest.approx(best, rel=1e-6)
     for other in ("dads", "neurosurgeon", "device-only", "edge-only", "cloud-only"):
         assert objective(graph, topo, other, None, o) >= best * (1 - 1e-6)
-    assert objective(graph, topo, "dads", None, o) <= objective(graph, topo, "neurosurgeon", None, o) * (1 + 1e-6)
+    assert objective(graph, topo, "dads", None, o) <= objective(
+        graph, topo, "neurosurgeon", None, o
+    ) * (1 + 1e-6)
 
 
 def test_neurosurgeon_is_optimal_on_a_chain():
@@ -63,12 +79,27 @@ def test_neurosurgeon_is_optimal_on_a_chain():
     prev = "x"
     rng = np.random.default_rng(0)
     for i in range(9):
-        ops.append(Op(f"op{i}", "t", (prev,), 1e6, 0, (), float(rng.integers(1, 10**6)), None, None, float(rng.uniform(1e-4, 1e-2))))
+        ops.append(
+            Op(
+                f"op{i}",
+                "t",
+                (prev,),
+                1e6,
+                0,
+                (),
+                float(rng.integers(1, 10**6)),
+                None,
+                None,
+                float(rng.uniform(1e-4, 1e-2)),
+            )
+        )
         prev = f"op{i}"
     graph = ModelGraph("chain", [Value("x", (1,), "float32", 600_000)], ops, [prev])
     topo = topo3()
     two = ["device", "edge"]
-    assert objective(graph, topo, "neurosurgeon", two) == pytest.approx(objective(graph, topo, "exhaustive", two))
+    assert objective(graph, topo, "neurosurgeon", two) == pytest.approx(
+        objective(graph, topo, "exhaustive", two)
+    )
 
 
 def test_dads_beats_neurosurgeon_on_inception_for_some_link():
@@ -122,7 +153,9 @@ def test_costs_match_hand_computation():
     assert plan.stages[0].sends == ["a"] and plan.stages[1].receives == ["a"]
     assert plan.prediction.memory_bytes == {"device": 10.0, "cloud": 20.0}
     energy = Objective(kind="energy")
-    assert Problem(hand_graph(), topo, objective=energy).objective_value(b) == pytest.approx(b.energy_j)
+    assert Problem(hand_graph(), topo, objective=energy).objective_value(b) == pytest.approx(
+        b.energy_j
+    )
 
 
 def test_energy_objective_can_choose_differently_from_latency():
@@ -156,7 +189,11 @@ def test_deadline_constraint():
     assert frugal.latency_ms > fastest.latency_ms  # the deadline below binds
     deadline = Constraints(deadline_ms=(fastest.latency_ms + frugal.latency_ms) / 2)
     for name in ("exhaustive", "tiered"):
-        got = planners.create(name).plan(graph, topo, objective=energy, constraints=deadline).prediction
+        got = (
+            planners.create(name)
+            .plan(graph, topo, objective=energy, constraints=deadline)
+            .prediction
+        )
         assert fastest.latency_ms <= got.latency_ms <= deadline.deadline_ms
         assert got.device_energy_j >= frugal.device_energy_j
     with pytest.raises(InfeasiblePlanError, match="deadline"):
@@ -199,3 +236,10 @@ def test_objective_parse():
     assert Objective.parse("weighted:0.25").energy_weight == 0.75
     with pytest.raises(Exception, match="weighted"):
         Objective.parse("fast")
+
+
+def test_invalid_specs_raise_config_errors():
+    with pytest.raises(ConfigError, match=r"deadline_ms = -5.*Fix"):
+        Constraints(deadline_ms=-5)
+    with pytest.raises(ConfigError, match="weighted"):
+        Objective(kind="energy", latency_weight=0.5)

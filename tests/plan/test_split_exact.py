@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from dag_models import RandomDag
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dag_models import RandomDag
 from skyline import models
 from skyline.errors import PlanError
 from skyline.graph import profile
@@ -36,7 +36,10 @@ def check_all_placements(model, inputs, topology, *, random_plans=5, seed=0):
         reference = model(*inputs)
         problem = Problem(graph, topology)
         rng = np.random.default_rng(seed)
-        plans = [problem.to_plan(random_monotone_labels(problem, rng), "random") for _ in range(random_plans)]
+        plans = [
+            problem.to_plan(random_monotone_labels(problem, rng), "random")
+            for _ in range(random_plans)
+        ]
         for name in planners.names():
             if name == "exhaustive" and graph.num_ops > 14:
                 continue
@@ -55,7 +58,9 @@ def test_zoo_models_split_exactly(name, det_topology):
     check_all_placements(model, spec.example_inputs(size=size), det_topology, random_plans=4)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     seed=st.integers(0, 10_000),
     num_nodes=st.integers(1, 14),

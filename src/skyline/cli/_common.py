@@ -34,6 +34,7 @@ _MODULE_FIX = (
 ModelArg = Annotated[
     str,
     typer.Argument(
+        metavar="MODEL",
         help="zoo model name (see `skyline models`) or 'package.module:attr' naming an "
         "nn.Module instance, subclass or zero-argument factory",
         show_default=False,
@@ -123,7 +124,7 @@ def resolve_model(
     if isinstance(obj, models.ModelSpec):
         inputs = (
             _random_inputs(parse_shapes(input_shape))
-            if input_shape
+            if input_shape is not None
             else obj.example_inputs(size=size)
         )
         return obj.name, obj.build(), inputs

@@ -47,7 +47,7 @@ def _comparison(
 ) -> None:
     plans = [p for p in results.values() if isinstance(p, Plan)]
     best = min((p.prediction.objective for p in plans), default=math.nan)
-    cost_models = ", ".join(sorted({p.prediction.cost_model for p in plans})) or "-"
+    cost_models = sorted({p.prediction.cost_model for p in plans})
     headers = [
         "planner",
         "placement (node:ops)",
@@ -61,8 +61,9 @@ def _comparison(
         "Plans: PREDICTED costs of one request",
         headers,
         right=headers[2:],
-        caption=f"PREDICTED by the {cost_models} cost model, not measured. * (green): lowest "
-        f"{objective.kind} objective. '<node> ms': compute there. 'sent up': all uplink hops.",
+        caption=" ".join(["PREDICTED by the", *cost_models, "cost model, not measured."])
+        + f" * (green): lowest {objective.kind} objective."
+        " '<node> ms': compute there. 'sent up': all uplink hops.",
     )
     for name, result in results.items():
         if isinstance(result, PlanError):
@@ -110,7 +111,7 @@ def plan_command(
         typer.Option(
             "--planner",
             "-p",
-            help="planner name or module:Class; repeat it, or 'all' [default: dads]",
+            help="planner name or module:Class, repeatable, or 'all' (default: dads)",
         ),
     ] = None,
     objective: Annotated[
@@ -151,8 +152,9 @@ def plan_command(
                 "topology": f"{topo.name}, path {' -> '.join(path)}",
                 "objective": objective
                 + ("" if deadline_ms is None else f", deadline {deadline_ms:g} ms"),
-                "op times": f"measured on this host (1 torch thread, median of {repeats}); "
-                "scaled per node by the cost model",
+                "cost model": "op time = FLOPs / node GFLOP/s + overhead, or time measured on "
+                f"this host (1 torch thread, median of {repeats}) / node speed; "
+                "tensor time = bytes / bandwidth, plus RTT per link used",
             }
         )
     )

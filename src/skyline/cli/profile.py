@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
-from pathlib import Path
 from typing import Annotated, Any
 
-import torch
 import typer
 
+from skyline.bench import machine_info
 from skyline.cli._common import (
     InputShape,
     JsonPath,
@@ -29,27 +26,9 @@ from skyline.cli._common import (
 )
 
 
-def _cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                return value.strip()
-    return platform.processor() or platform.machine()
-
-
 def measured_on(repeats: int) -> dict[str, Any]:
     """Where and under what load the op times were measured (taken just after measuring)."""
-    return {
-        "cpu": _cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": 1,
-        "repeats": repeats,
-        "statistic": "median",
-        "load_average_1_5_15_min": list(os.getloadavg()),
-    }
+    return {**machine_info(), "torch_threads": 1, "repeats": repeats, "statistic": "median"}
 
 
 def profile_command(

@@ -81,7 +81,11 @@ def _list_presets() -> None:
 def topology_command(
     source: Annotated[
         str | None,
-        typer.Argument(help="topology preset name or .toml/.yaml file", show_default=False),
+        typer.Argument(
+            metavar="NAME_OR_FILE",
+            help="topology preset name or .toml/.yaml file",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """List node, link and topology presets, or show one topology's nodes and links."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +82,18 @@ def _via_fx(model: nn.Module, args: tuple[Any, ...]) -> Captured:
     return Captured(gm, inputs, out_nodes, in_spec, out_spec, "fx")
 
 
+@contextmanager
+def _quiet_torch_logs() -> Iterator[None]:
+    """torch logs whole tracebacks when export fails; our error says it once, clearly."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
@@ -100,7 +115,8 @@ def capture(model: nn.Module, example_inputs: tuple[Any, ...]) -> Captured:
         example_inputs = (example_inputs,)
     model.eval()
     try:
-        return _via_export(model, example_inputs)
+        with _quiet_torch_logs():
+            return _via_export(model, example_inputs)
     except ModelCaptureError:
         raise
     except Exception as export_exc:  # torch raises many types here; all mean "not exportable"

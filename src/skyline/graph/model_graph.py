@@ -157,7 +157,9 @@ class ModelGraph:
     # -- serialization -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         def clean(d: dict[str, Any]) -> dict[str, Any]:
-            return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in d.items()}
+            return {
+                k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in d.items()
+            }
 
         return {
             "schema": "skyline.graph/v1",
@@ -182,7 +184,9 @@ class ModelGraph:
 
         return cls(
             name=data["name"],
-            inputs=[Value(v["name"], tuple(v["shape"]), v["dtype"], v["nbytes"]) for v in data["inputs"]],
+            inputs=[
+                Value(v["name"], tuple(v["shape"]), v["dtype"], v["nbytes"]) for v in data["inputs"]
+            ],
             ops=[op_from(o) for o in data["ops"]],
             outputs=list(data["outputs"]),
             method=data.get("method", "synthetic"),
@@ -204,9 +208,14 @@ def random_dag(
     sizes and times are log-uniform so cuts are non-trivial.
     """
     if num_ops < 1 or num_inputs < 1:
-        raise ConfigError("random_dag needs num_ops >= 1 and num_inputs >= 1", fix="pass positive sizes")
+        raise ConfigError(
+            "random_dag needs num_ops >= 1 and num_inputs >= 1", fix="pass positive sizes"
+        )
     rng = np.random.default_rng(seed)
-    inputs = [Value(f"x{i}", (1, 1024), "float32", int(rng.integers(1, 64)) * 4096) for i in range(num_inputs)]
+    inputs = [
+        Value(f"x{i}", (1, 1024), "float32", int(rng.integers(1, 64)) * 4096)
+        for i in range(num_inputs)
+    ]
     names = [v.name for v in inputs]
     ops: list[Op] = []
     for j in range(num_ops):

@@ -56,29 +56,23 @@ def _compile_steps(gm: torch.fx.GraphModule, names: list[str]) -> list[tuple[str
         def load(env: dict[str, Any], node: torch.fx.Node = node) -> tuple[Any, Any]:
             return torch.fx.node.map_arg((node.args, node.kwargs), lambda n: env[n.name])
 
+        fn: Any
         if node.op == "call_function":
             fn = node.target
-            assert callable(fn)
-
-            def step(env: dict[str, Any], fn: Any = fn, load: Any = load) -> Any:
-                args, kwargs = load(env)
-                return fn(*args, **kwargs)
-
         elif node.op == "call_module":
-            mod = gm.get_submodule(str(node.target))
-
-            def step(env: dict[str, Any], fn: Any = mod, load: Any = load) -> Any:
-                args, kwargs = load(env)
-                return fn(*args, **kwargs)
-
+            fn = gm.get_submodule(str(node.target))
         elif node.op == "call_method":
 
-            def step(env: dict[str, Any], method: str = str(node.target), load: Any = load) -> Any:
-                args, kwargs = load(env)
-                return getattr(args[0], method)(*args[1:], **kwargs)
+            def fn(obj: Any, *args: Any, _m: str = str(node.target), **kwargs: Any) -> Any:
+                return getattr(obj, _m)(*args, **kwargs)
 
         else:
             raise ModelCaptureError(f"unexpected fx node {node.op} {node.name!r}")
+
+        def step(env: dict[str, Any], fn: Any = fn, load: Any = load) -> Any:
+            args, kwargs = load(env)
+            return fn(*args, **kwargs)
+
         steps.append((name, step))
     return steps
 
@@ -123,7 +117,10 @@ def _initial_env(cap: Captured, inputs: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def _run_once(
-    cap: Captured, steps: list[tuple[str, _STEP]], inputs: tuple[Any, ...], timed: dict[str, list[float]] | None
+    cap: Captured,
+    steps: list[tuple[str, _STEP]],
+    inputs: tuple[Any, ...],
+    timed: dict[str, list[float]] | None,
 ) -> dict[str, Any]:
     env = _initial_env(cap, inputs)
     clock = time.perf_counter
@@ -152,7 +149,9 @@ def profile(
     ops that compute count one FLOP per output element; views count zero.
     """
     if repeats < 1 or warmup < 0:
-        raise ConfigError(f"repeats={repeats}, warmup={warmup}", fix="use repeats >= 1 and warmup >= 0")
+        raise ConfigError(
+            f"repeats={repeats}, warmup={warmup}", fix="use repeats >= 1 and warmup >= 0"
+        )
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     cap = capture(model, inputs)
     gm = cap.gm
@@ -167,7 +166,12 @@ def profile(
         for _ in range(repeats):
             _run_once(cap, steps, flat, timings)
     values = [
-        Value(p, tuple(env[p].shape), str(env[p].dtype).removeprefix("torch."), int(_tensor_bytes(env[p])))
+        Value(
+            p,
+            tuple(env[p].shape),
+            str(env[p].dtype).removeprefix("torch."),
+            int(_tensor_bytes(env[p])),
+        )
         for p in cap.inputs
     ]
     ops = []

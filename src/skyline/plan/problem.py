@@ -63,11 +63,11 @@ class Problem:
         self.graph = graph
         self.topology = topology
         self.cost_model = cost_model or CostModel(topology)
-        self.nodes: list[Node] = (
-            [topology.node(n) for n in path] if path else list(topology.path())
-        )
+        self.nodes: list[Node] = [topology.node(n) for n in path] if path else list(topology.path())
         if len({n.name for n in self.nodes}) != len(self.nodes):
-            raise PlanError(f"path {[n.name for n in self.nodes]} repeats a node", fix="list each node once")
+            raise PlanError(
+                f"path {[n.name for n in self.nodes]} repeats a node", fix="list each node once"
+            )
         self.objective = objective or Objective()
         self.constraints = constraints or Constraints()
         self.K = len(self.nodes)
@@ -76,9 +76,14 @@ class Problem:
         self.compute_s = np.stack([cm.op_times_s(graph, n) for n in self.nodes], axis=1)
         nbytes = graph.value_bytes
         finite = np.where(np.isfinite(nbytes), nbytes, 0.0)
-        up = [[cm.transfer_s(b, link, a.name) for b in finite] for a, link in zip(self.nodes, self.links)]
-        down = [[cm.transfer_s(b, link, link_other(link, a.name)) for b in finite]
-                for a, link in zip(self.nodes, self.links)]
+        up = [
+            [cm.transfer_s(b, link, a.name) for b in finite]
+            for a, link in zip(self.nodes, self.links)
+        ]
+        down = [
+            [cm.transfer_s(b, link, link_other(link, a.name)) for b in finite]
+            for a, link in zip(self.nodes, self.links)
+        ]
         shape = (len(nbytes), self.K - 1)
         self.value_up_s = np.array(up, dtype=float).T.reshape(shape)
         self.value_down_s = np.array(down, dtype=float).T.reshape(shape)
@@ -97,7 +102,10 @@ class Problem:
 
     # -- linear cost terms (weights wl for seconds, we for origin joules) ---------------------
     def cost_terms(
-        self, wl: float | None = None, we: float | None = None, memory_penalty: np.ndarray | None = None
+        self,
+        wl: float | None = None,
+        we: float | None = None,
+        memory_penalty: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(unary [n, K], hop [V, K-1], fixed [K-1]) such that the objective of a labelling is
         sum unary[i, L_i] + sum over (value, hop) crossed of hop + sum over hops used of fixed."""
@@ -136,7 +144,9 @@ class Problem:
             raise PlanError(f"labels must be {self.graph.num_ops} ints in [0, {self.K})")
         value_labels = np.concatenate([np.zeros(self.num_inputs, dtype=np.int64), labels])
         if np.any(value_labels[self.edge_src] > labels[self.edge_dst]):
-            raise PlanError("a tensor would flow down the path", fix="labels must not decrease along edges")
+            raise PlanError(
+                "a tensor would flow down the path", fix="labels must not decrease along edges"
+            )
         return labels
 
     def max_consumer(self, labels: np.ndarray) -> np.ndarray:
@@ -149,7 +159,9 @@ class Problem:
         vl = np.concatenate([np.zeros(self.num_inputs, dtype=np.int64), labels])
         mc = self.max_consumer(labels)
         K = self.K
-        compute = np.bincount(labels, weights=self.compute_s[np.arange(len(labels)), labels], minlength=K)
+        compute = np.bincount(
+            labels, weights=self.compute_s[np.arange(len(labels)), labels], minlength=K
+        )
         up_b, down_b, up_s, down_s = (np.zeros(K - 1) for _ in range(4))
         nbytes = self.graph.value_bytes
         for h in range(K - 1):
@@ -168,18 +180,24 @@ class Problem:
             + self.tx_j_per_byte * (up_b[0] if K > 1 else 0.0)
             + self.rx_j_per_byte * (down_b[0] if K > 1 else 0.0)
         )
-        memory = np.array([self.graph.memory_bytes(np.flatnonzero(labels == k)) for k in range(K)], dtype=float)
+        memory = np.array(
+            [self.graph.memory_bytes(np.flatnonzero(labels == k)) for k in range(K)], dtype=float
+        )
         return Breakdown(compute, up_b, down_b, up_s, down_s, rtt, latency, float(energy), memory)
 
     def objective_value(self, b: Breakdown) -> float:
-        return self.objective.latency_weight * b.latency_s + self.objective.energy_weight * b.energy_j
+        return (
+            self.objective.latency_weight * b.latency_s + self.objective.energy_weight * b.energy_j
+        )
 
     def violations(self, b: Breakdown) -> list[str]:
         """Human-readable constraint violations (empty when feasible)."""
         out = []
         for node, used, limit in zip(self.nodes, b.memory_bytes, self.memory_limit):
             if used > limit:
-                out.append(f"{node.name} needs {used / 2**20:.1f} MiB of weights > {limit / 2**20:.1f} MiB")
+                out.append(
+                    f"{node.name} needs {used / 2**20:.1f} MiB of weights > {limit / 2**20:.1f} MiB"
+                )
         deadline = self.constraints.deadline_ms
         if deadline is not None and b.latency_s * 1e3 > deadline:
             out.append(f"latency {b.latency_s * 1e3:.2f} ms > deadline {deadline} ms")
@@ -221,7 +239,9 @@ class Problem:
             down = [v for v in self.out_values if vl[v] > h]
             for direction, src, dst, values in (("up", a, c, up), ("down", c, a, down)):
                 if len(values):
-                    tensors = [CutTensor(name=names[v], nbytes=float(g.value_bytes[v])) for v in values]
+                    tensors = [
+                        CutTensor(name=names[v], nbytes=float(g.value_bytes[v])) for v in values
+                    ]
                     cuts.append(Cut(src=src, dst=dst, direction=direction, tensors=tensors))
         hop_names = [link.name for link in self.links]
         prediction = Prediction(

@@ -11,15 +11,26 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from skyline import __version__
+from skyline._version import __version__
 from skyline.errors import ConfigError, PlanError
 from skyline.topology import Tier, Topology
 
-SCHEMA = "skyline.plan/v1"
+SCHEMA: Literal["skyline.plan/v1"] = "skyline.plan/v1"
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:  # user-facing specs answer with a SkylineError
+            err = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in err["loc"]) or "(model)"
+            raise ConfigError(
+                f"{type(self).__name__}: {field} = {err['input']!r}: {err['msg']}",
+                fix=f"give {type(self).__name__} a valid {field}",
+            ) from exc
 
 
 class Objective(_Spec):
@@ -59,7 +70,7 @@ class Objective(_Spec):
             if kind == "weighted":
                 w = float(weight or 0.5)
                 return cls(kind="weighted", latency_weight=w, energy_weight=1.0 - w)
-            return cls(kind=kind)  # type: ignore[arg-type]
+            return cls(kind=kind)
         except (ValidationError, ValueError) as exc:
             raise ConfigError(
                 f"invalid objective {text!r}",

@@ -18,7 +18,9 @@ from skyline.plan.spec import Plan
 class StageModule(nn.Module):
     """The ops of one plan stage: reads the values it `receives`, returns the values it `sends`."""
 
-    def __init__(self, gm: torch.fx.GraphModule, node: str, receives: list[str], sends: list[str]) -> None:
+    def __init__(
+        self, gm: torch.fx.GraphModule, node: str, receives: list[str], sends: list[str]
+    ) -> None:
         super().__init__()
         self.gm = gm
         self.node = node
@@ -54,7 +56,9 @@ class SplitModel(nn.Module):
         return pytree.tree_unflatten([env[name] for name in self._outputs], self._out_spec)
 
 
-def _stage_graph(gm: torch.fx.GraphModule, ops: set[str], receives: list[str], sends: list[str]) -> torch.fx.GraphModule:
+def _stage_graph(
+    gm: torch.fx.GraphModule, ops: set[str], receives: list[str], sends: list[str]
+) -> torch.fx.GraphModule:
     graph = torch.fx.Graph()
     env: dict[str, torch.fx.Node] = {name: graph.placeholder(name) for name in receives}
     for node in gm.graph.nodes:
@@ -84,7 +88,7 @@ def split(target: nn.Module | ModelGraph, plan: Plan, example_inputs: Any = None
         graph = profile(target, example_inputs, warmup=0, repeats=1)
     if graph.captured is None:
         raise PlanError(
-            f"graph {graph.name!r} has no captured torch module (built synthetically or loaded from JSON)",
+            f"graph {graph.name!r} has no captured torch module (synthetic, or loaded from JSON)",
             fix="split a ModelGraph returned by profile(), or pass the nn.Module",
         )
     if graph.fingerprint != plan.model.fingerprint:
@@ -95,7 +99,9 @@ def split(target: nn.Module | ModelGraph, plan: Plan, example_inputs: Any = None
         )
     cap: Captured = graph.captured
     stages = [
-        StageModule(_stage_graph(cap.gm, set(s.ops), s.receives, s.sends), s.node, s.receives, s.sends)
+        StageModule(
+            _stage_graph(cap.gm, set(s.ops), s.receives, s.sends), s.node, s.receives, s.sends
+        )
         for s in plan.stages
     ]
     return SplitModel(stages, cap, plan)

@@ -100,12 +100,17 @@ def check_planner(cls: Any) -> None:
     """Explain what is wrong with a would-be planner plug-in."""
     if not (inspect.isclass(cls) and issubclass(cls, Planner)):
         raise RegistryError(
-            f"{cls!r} is not a Planner subclass", fix="subclass skyline.plan.Planner and implement solve()"
+            f"{cls!r} is not a Planner subclass",
+            fix="subclass skyline.plan.Planner and implement solve()",
         )
     if inspect.isabstract(cls):
-        raise RegistryError(f"planner {cls.__name__} does not implement solve()", fix="implement solve(problem)")
+        raise RegistryError(
+            f"planner {cls.__name__} does not implement solve()", fix="implement solve(problem)"
+        )
     if not isinstance(getattr(cls, "name", None), str) or not cls.name:
-        raise RegistryError(f"planner {cls.__name__} has no `name`", fix="set a class attribute name = '...'")
+        raise RegistryError(
+            f"planner {cls.__name__} has no `name`", fix="set a class attribute name = '...'"
+        )
 
 
 def create(name: str, **kwargs: Any) -> Planner:

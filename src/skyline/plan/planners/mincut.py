@@ -38,12 +38,14 @@ def mincut_labels(
         return np.zeros(n, dtype=np.int64)
     src_v, dst_op = problem.edge_src, problem.edge_dst
     # layer t's boundary: a value crossing it pays every hop from allowed[t-1] to allowed[t].
-    layer_hop = np.stack([hop[:, allowed[t - 1] : allowed[t]].sum(axis=1) for t in range(1, m + 1)], axis=1)
+    layer_hop = np.stack(
+        [hop[:, allowed[t - 1] : allowed[t]].sum(axis=1) for t in range(1, m + 1)], axis=1
+    )
     U = unary[:, allowed]
 
     S, T = 0, 1
 
-    def opnode(ops: np.ndarray, t: int) -> np.ndarray:  # t in 1..m
+    def opnode(ops: np.ndarray, t: int | np.ndarray) -> np.ndarray:  # t in 1..m
         return 2 + ops * m + (t - 1)
 
     ops = np.arange(n)
@@ -57,7 +59,7 @@ def mincut_labels(
         cols.append(c_.ravel())
         caps.append(w_.ravel())
 
-    # Chain S -> (v,m) -> ... -> (v,1) -> T; cutting the edge into layer t's T-side picks allowed[t].
+    # Chain S -> (v,m) -> ... -> (v,1) -> T: the one edge cut into T-side layer t picks allowed[t].
     add(S, opnode(ops, m), U[:, m])
     for t in range(m, 1, -1):
         add(opnode(ops, t), opnode(ops, t - 1), U[:, t - 1])
@@ -130,7 +132,9 @@ class _MinCutPlanner(Planner):
 
     def solve(self, problem: Problem) -> np.ndarray:
         candidates = _candidates(problem, self.label_sets(problem))
-        constrained = problem.constraints.deadline_ms is not None or np.isfinite(problem.memory_limit).any()
+        constrained = (
+            problem.constraints.deadline_ms is not None or np.isfinite(problem.memory_limit).any()
+        )
         if constrained and all(problem.violations(problem.evaluate(c)) for c in candidates):
             candidates += self._lagrangian(problem)
         return best_feasible(problem, candidates, self.name)
@@ -148,7 +152,9 @@ class _MinCutPlanner(Planner):
             lam = 2.0**exponent
             over = problem.memory_limit < np.inf
             penalty = np.where(over, lam * mem_scale, 0.0)
-            wl = problem.objective.latency_weight + (lam if problem.constraints.deadline_ms else 0.0)
+            wl = problem.objective.latency_weight + (
+                lam if problem.constraints.deadline_ms else 0.0
+            )
             terms = problem.cost_terms(wl=wl, memory_penalty=penalty)
             for labels in self.label_sets(problem):
                 out.append(mincut_labels(problem, labels, terms))
