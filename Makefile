@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/skyline topology device-edge-cloud
 	$(BIN)/skyline plan inception --topology device-edge-cloud --planner all
+	$(BIN)/skyline sweep inception --topology device-edge-cloud --out results
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -251,3 +251,34 @@ def test_console_script() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "small_cnn" in done.stdout
+
+
+def test_sweep_writes_table_json_and_png(tmp_path: Path) -> None:
+    result = ok(
+        "sweep",
+        "small_cnn",
+        "--mbps",
+        "0.1,1000",
+        "-p",
+        "device-only",
+        "-p",
+        "tiered",
+        "--repeats",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
+    assert "PREDICTED" in result.output
+    points = json.loads((tmp_path / "sweep-small_cnn.json").read_text())
+    assert {(p["mbps"], p["planner"]) for p in points} == {
+        (0.1, "device-only"),
+        (0.1, "tiered"),
+        (1000.0, "device-only"),
+        (1000.0, "tiered"),
+    }
+    assert (tmp_path / "sweep-small_cnn.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_rejects_bad_bandwidths() -> None:
+    assert "--mbps" in fails("sweep", "small_cnn", "--mbps", "1,-2")
+    assert "nowhere" in fails("sweep", "small_cnn", "--link", "device-nowhere")

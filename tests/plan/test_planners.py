@@ -243,3 +243,15 @@ def test_invalid_specs_raise_config_errors():
         Constraints(deadline_ms=-5)
     with pytest.raises(ConfigError, match="weighted"):
         Objective(kind="energy", latency_weight=0.5)
+
+
+def test_bandwidth_sweep_moves_work_off_the_device_as_bandwidth_grows():
+    from skyline.plan import bandwidth_sweep
+
+    graph = random_dag(60, seed=1)
+    bws = [0.01, 1e5]
+    points = bandwidth_sweep(graph, topo3(), ("device", "edge"), bws, ["tiered", "exhaustive"])
+    slow, too_big, fast = points[0], points[1], points[2]
+    assert slow.placement == {"device": 60} and fast.placement.get("device", 0) < 60
+    assert slow.latency_ms > fast.latency_ms
+    assert too_big.latency_ms is None and "exhaustive search" in too_big.error

@@ -30,6 +30,11 @@ _MODULE_FIX = (
     "or a factory that takes no arguments"
 )
 
+COST_MODEL_NOTE = (
+    "Op time = FLOPs / node GFLOP/s + per-op overhead, or time measured on this host / node "
+    "speed; tensor time = bytes / bandwidth, plus one RTT per link used."
+)
+
 # Options shared by the commands that profile a model.
 ModelArg = Annotated[
     str,

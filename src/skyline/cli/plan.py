@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from skyline.cli._common import (
+    COST_MODEL_NOTE,
     InputShape,
     JsonPath,
     ModelArg,
@@ -32,10 +33,18 @@ from skyline.topology import load_topology
 _ALL = "all"
 
 
+def planner_names(requested: list[str]) -> list[str]:
+    """Requested planner names in order, `all` expanded; unknown names fail before profiling."""
+    names = list(
+        dict.fromkeys(n for r in requested for n in (planners.names() if r == _ALL else [r]))
+    )
+    for name in names:
+        planners.create(name)
+    return names
+
+
 def _planners(requested: list[str]) -> dict[str, Planner]:
-    """Planners by requested name, in order, `all` expanded; unknown names fail before profiling."""
-    names = [n for r in requested for n in (planners.names() if r == _ALL else [r])]
-    return {name: planners.create(name) for name in dict.fromkeys(names)}
+    return {name: planners.create(name) for name in planner_names(requested)}
 
 
 def _placement(plan: Plan) -> str:
@@ -65,9 +74,11 @@ def _comparison(
         + f" * (green): lowest {objective.kind} objective."
         " '<node> ms': compute there. 'sent up': all uplink hops.",
     )
+    failures = []
     for name, result in results.items():
         if isinstance(result, PlanError):
-            table.add_row(name, f"no plan: {result}", *["-"] * (len(headers) - 2), style="red")
+            failures.append(f"[red]{name}[/red]: {result}")
+            table.add_row(name, "no plan (see below)", *["-"] * (len(headers) - 2), style="red")
             continue
         pred = result.prediction
         is_best = math.isclose(pred.objective, best, rel_tol=1e-9)
@@ -82,6 +93,8 @@ def _comparison(
             style="bold green" if is_best else None,
         )
     console.print(table)
+    for line in failures:
+        console.print(line)
 
 
 def _op_table(graph: ModelGraph, plans: dict[str, Plan]) -> None:
@@ -152,9 +165,7 @@ def plan_command(
                 "topology": f"{topo.name}, path {' -> '.join(path)}",
                 "objective": objective
                 + ("" if deadline_ms is None else f", deadline {deadline_ms:g} ms"),
-                "cost model": "op time = FLOPs / node GFLOP/s + overhead, or time measured on "
-                f"this host (1 torch thread, median of {repeats}) / node speed; "
-                "tensor time = bytes / bandwidth, plus RTT per link used",
+                "cost model": f"{COST_MODEL_NOTE} (host: 1 torch thread, median of {repeats})",
             }
         )
     )

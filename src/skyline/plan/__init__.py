@@ -16,6 +16,7 @@ from skyline.plan.spec import (
     TensorSpec,
 )
 from skyline.plan.split import SplitModel, StageModule, split
+from skyline.plan.sweep import SweepPoint, bandwidth_sweep
 
 __all__ = [
     "SCHEMA",
@@ -32,7 +33,9 @@ __all__ = [
     "SplitModel",
     "Stage",
     "StageModule",
+    "SweepPoint",
     "TensorSpec",
+    "bandwidth_sweep",
     "create",
     "planners",
     "split",
