@@ -44,3 +44,19 @@ class PlanError(SkylineError):
 
 class InfeasiblePlanError(PlanError):
     """No placement satisfies the constraints (memory, deadline)."""
+
+
+class FrameError(SkylineError):
+    """Bytes on the wire are not a valid Skyline frame (names what is wrong)."""
+
+
+class TransportError(SkylineError):
+    """A peer could not be reached, or did not answer in time."""
+
+
+class RemoteError(SkylineError):
+    """A peer answered with an error frame (its message is carried over)."""
+
+
+class EmulationError(SkylineError):
+    """Link or device emulation could not be set up (e.g. needs root); says how to fix it."""
