@@ -22,6 +22,17 @@ def _pyplot() -> Any:
     return plt
 
 
+def _finish(plt: Any, fig: Any, ax: Any, path: str | Path) -> Path:
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
 def line_plot(
     series: dict[str, tuple[Sequence[float], Sequence[float]]],
     path: str | Path,
@@ -42,11 +53,17 @@ def line_plot(
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _finish(plt, fig, ax, path)
+
+
+def scatter_plot(
+    xs: Sequence[float], ys: Sequence[float], path: str | Path, *, title: str, xlabel: str, ylabel: str
+) -> Path:
+    """Points with the y = x line (log-log): predicted vs measured at a glance."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5), dpi=120)
+    ax.scatter(xs, ys, s=14)
+    lo, hi = min([*xs, *ys]) * 0.8, max([*xs, *ys]) * 1.25
+    ax.plot([lo, hi], [lo, hi], color="gray", linestyle="--", label="y = x")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xscale="log", yscale="log")
+    return _finish(plt, fig, ax, path)

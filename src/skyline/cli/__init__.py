@@ -12,6 +12,7 @@ from skyline.cli._common import console, err_console
 from skyline.cli.models import list_models
 from skyline.cli.plan import plan_command
 from skyline.cli.profile import profile_command
+from skyline.cli.serve import serve_app
 from skyline.cli.sweep import sweep_command
 from skyline.cli.topology import topology_command
 from skyline.errors import SkylineError
@@ -64,6 +65,7 @@ app.command("profile")(profile_command)
 app.command("plan")(plan_command)
 app.command("topology")(topology_command)
 app.command("sweep")(sweep_command)
+app.add_typer(serve_app, name="serve")
 
 
 def main() -> None:

@@ -25,10 +25,6 @@ _SHAPE_FIX = (
     "pass --input-shape with positive sizes, batch first, e.g. --input-shape 1,3,224,224 "
     "(separate several inputs with ';')"
 )
-_MODULE_FIX = (
-    "point 'module:attr' at an nn.Module instance, an nn.Module subclass, "
-    "or a factory that takes no arguments"
-)
 
 COST_MODEL_NOTE = (
     "Op time = FLOPs / node GFLOP/s + per-op overhead, or time measured on this host / node "
@@ -80,24 +76,6 @@ def _random_inputs(shapes: Sequence[tuple[int, ...]]) -> tuple[torch.Tensor, ...
     return tuple(torch.randn(shape, generator=generator) for shape in shapes)
 
 
-def _instantiate(spec: str, obj: object) -> nn.Module:
-    if isinstance(obj, nn.Module):
-        return obj
-    if not callable(obj):
-        raise ConfigError(f"{spec!r} is a {type(obj).__name__}, not an nn.Module", fix=_MODULE_FIX)
-    try:
-        made = obj()
-    except Exception as exc:  # user code: report it as a bad model argument
-        raise ConfigError(
-            f"calling {spec}() failed: {type(exc).__name__}: {exc}", fix=_MODULE_FIX
-        ) from exc
-    if not isinstance(made, nn.Module):
-        raise ConfigError(
-            f"{spec}() returned a {type(made).__name__}, not an nn.Module", fix=_MODULE_FIX
-        )
-    return made
-
-
 def _declared_inputs(spec: str, sources: Sequence[object]) -> tuple[torch.Tensor, ...]:
     """Inputs from the first source with an `example_inputs()` method or `input_shape`."""
     for source in sources:
@@ -138,7 +116,7 @@ def resolve_model(
             f"--size applies to zoo image models, not to {spec!r}",
             fix="give the whole shape instead, e.g. --input-shape 1,3,64,64",
         )
-    model = _instantiate(spec, obj).eval()
+    model = models.instantiate(spec, obj).eval()
     if input_shape is not None:
         return spec, model, _random_inputs(parse_shapes(input_shape))
     return spec, model, _declared_inputs(spec, [model, obj])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,9 @@ from torch import nn
 from torch.utils import _pytree as pytree
 
 from skyline.errors import ModelCaptureError
+
+
+_CAPTURE_LOCK = threading.RLock()
 
 
 @dataclass
@@ -114,6 +118,11 @@ def capture(model: nn.Module, example_inputs: tuple[Any, ...]) -> Captured:
     if not isinstance(example_inputs, tuple):
         example_inputs = (example_inputs,)
     model.eval()
+    with _CAPTURE_LOCK:  # torch.export keeps global tracing state: one capture at a time
+        return _capture(model, example_inputs)
+
+
+def _capture(model: nn.Module, example_inputs: tuple[Any, ...]) -> Captured:
     try:
         with _quiet_torch_logs():
             return _via_export(model, example_inputs)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from skyline._registry import Registry
+from skyline._registry import Registry, load_object
 from skyline.errors import ConfigError, UnknownNameError
 from skyline.models.inception import inception
 from skyline.models.mobilenet import mobilenet_v2
@@ -24,7 +24,7 @@ from skyline.models.resnet import resnet18, resnet50
 from skyline.models.small_cnn import small_cnn
 from skyline.models.vgg import vgg16
 
-__all__ = ["ZOO", "ModelSpec", "create", "names", "spec"]
+__all__ = ["ZOO", "ModelSpec", "create", "instantiate", "load", "names", "spec"]
 
 
 @dataclass(frozen=True)
@@ -105,3 +105,35 @@ def create(name: str, **kwargs: Any) -> nn.Module:
 def names() -> list[str]:
     """Registered model names, sorted."""
     return ZOO.names()
+
+
+_MODULE_FIX = (
+    "point 'module:attr' at an nn.Module instance, an nn.Module subclass, "
+    "or a factory that takes no arguments"
+)
+
+
+def instantiate(spec: str, obj: object) -> nn.Module:
+    """`obj` (loaded from `spec`) as a module: an instance, or the result of calling it."""
+    if isinstance(obj, nn.Module):
+        return obj
+    if not callable(obj):
+        raise ConfigError(f"{spec!r} is a {type(obj).__name__}, not an nn.Module", fix=_MODULE_FIX)
+    try:
+        made = obj()
+    except Exception as exc:  # user code: report it as a bad model argument
+        raise ConfigError(
+            f"calling {spec}() failed: {type(exc).__name__}: {exc}", fix=_MODULE_FIX
+        ) from exc
+    if not isinstance(made, nn.Module):
+        raise ConfigError(
+            f"{spec}() returned a {type(made).__name__}, not an nn.Module", fix=_MODULE_FIX
+        )
+    return made
+
+
+def load(spec: str) -> nn.Module:
+    """A model in eval mode from a zoo name or a 'package.module:attr' path (what plans record)."""
+    if ":" in spec:
+        return instantiate(spec, load_object(spec)).eval()
+    return create(spec)

@@ -14,6 +14,7 @@ from skyline.plan.spec import (
     Prediction,
     Stage,
     TensorSpec,
+    load_plans,
 )
 from skyline.plan.split import SplitModel, StageModule, split
 from skyline.plan.sweep import SweepPoint, bandwidth_sweep
@@ -37,6 +38,7 @@ __all__ = [
     "TensorSpec",
     "bandwidth_sweep",
     "create",
+    "load_plans",
     "planners",
     "split",
 ]

@@ -6,6 +6,8 @@ measured run can be set beside what was predicted.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -159,6 +161,18 @@ class Plan(_Spec):
         frozen=True, extra="forbid", populate_by_name=True, ser_json_inf_nan="constants"
     )
 
+    @property
+    def key(self) -> str:
+        """Short id of what a worker must do: model, placement and codecs (not predictions)."""
+        payload = json.dumps(
+            [
+                self.model.fingerprint,
+                [(s.node, s.ops) for s in self.stages],
+                [(c.src, c.direction, [(t.name, t.codec) for t in c.tensors]) for c in self.cuts],
+            ]
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
     def placement(self) -> dict[str, str]:
         """op name -> node name."""
         return {op: stage.node for stage in self.stages for op in stage.ops}
@@ -189,3 +203,20 @@ class Plan(_Spec):
         if not p.is_file():
             raise PlanError(f"plan file {str(p)!r} does not exist", fix="check the path")
         return cls.from_json(p.read_text(), source=str(p))
+
+
+def load_plans(path: str | Path) -> list[Plan]:
+    """Plans from a file with one plan, a list, or {name: plan} (`skyline plan --json`)."""
+    p = Path(path)
+    if not p.is_file():
+        raise PlanError(f"plan file {str(p)!r} does not exist", fix="check the path")
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise PlanError(
+            f"{p}: not JSON ({exc})", fix="give a file written by `skyline plan --json`"
+        ) from exc
+    items = (
+        data if isinstance(data, list) else list(data.values()) if "schema" not in data else [data]
+    )
+    return [Plan.from_json(json.dumps(item), source=str(p)) for item in items]

@@ -46,14 +46,22 @@ class SplitModel(nn.Module):
         self._outputs = list(captured.out_nodes)
         self._out_spec = captured.out_spec
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
+    def inputs_env(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The model inputs as named values, ready for the first stage."""
         flat = pytree.tree_leaves((args, kwargs))
         if len(flat) != len(self._inputs):
             raise PlanError(f"the model takes {len(self._inputs)} input tensors, got {len(flat)}")
-        env: dict[str, Any] = dict(zip(self._inputs, flat))
+        return dict(zip(self._inputs, flat))
+
+    def outputs_from(self, env: dict[str, Any]) -> Any:
+        """The model's outputs, in its own structure, from the named values."""
+        return pytree.tree_unflatten([env[name] for name in self._outputs], self._out_spec)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        env = self.inputs_env(*args, **kwargs)
         for stage in self.stages:
             env.update(stage(env))
-        return pytree.tree_unflatten([env[name] for name in self._outputs], self._out_spec)
+        return self.outputs_from(env)
 
 
 def _stage_graph(

@@ -1,0 +1,215 @@
+"""`CloudWorker`: serves a plan's stage for one non-origin node to any number of clients."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from skyline.errors import FrameError, PlanError, RemoteError, SkylineError, TransportError
+from skyline.graph import ModelGraph
+from skyline.plan import Plan
+from skyline.runtime.hop import HopClient
+from skyline.runtime.metrics import WorkerMetrics
+from skyline.runtime.stages import PlanRunner, StageTimes, runners_for
+from skyline.runtime.transports import Listener, Parts, Transport, bind
+from skyline.runtime.wire import (
+    Frame,
+    FrameKind,
+    decode_frame,
+    encode_frame,
+    error_frame,
+    frame_nbytes,
+)
+
+
+class CloudWorker:
+    """Runs the stage of `node` for each request, forwards to `upstream` when the plan continues
+    further up the path (falling back to running those stages itself if upstream is lost), and
+    answers with the tensors the plan sends back down. Garbage gets an error reply; the worker
+    keeps serving."""
+
+    def __init__(
+        self,
+        plans: Plan | Sequence[Plan],
+        model: nn.Module | ModelGraph,
+        *,
+        node: str | None = None,
+        bind_address: str = "tcp://127.0.0.1:0",
+        upstream: str | Transport | None = None,
+        threads: int = 1,
+        timeout_s: float = 5.0,
+        retries: int = 2,
+        slowdown: float = 1.0,
+        codec: str | None = None,
+        metrics_port: int | None = None,
+    ) -> None:
+        self.runners = runners_for(plans, model, slowdown=slowdown, codec=codec)
+        first = next(iter(self.runners.values()))
+        self.node = node or first.path[-1]
+        for runner in self.runners.values():
+            position = runner.position(self.node)
+            if position == 0:
+                raise PlanError(
+                    f"{self.node!r} is the plan's origin, which runs an EdgeWorker",
+                    fix="serve a node further up the path",
+                )
+            if runner.needs_upstream(position) and upstream is None:
+                raise PlanError(
+                    f"the plan runs stages above {self.node!r}, but no upstream address was given",
+                    fix="pass upstream= (CLI: --upstream) the next node's address",
+                )
+        self.hop = HopClient(upstream, timeout_s=timeout_s, retries=retries) if upstream else None
+        self.threads = threads
+        self.listener: Listener = bind(bind_address)
+        self.metrics = WorkerMetrics(self.node) if metrics_port is not None else None
+        self.metrics_port = (
+            self.metrics.serve_http(metrics_port)
+            if self.metrics and metrics_port is not None
+            else None
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> str:
+        return self.listener.address
+
+    # -- request handling ------------------------------------------------------------------
+    def handle(self, parts: Sequence[Any]) -> Parts:
+        """Answer one request; never raises."""
+        t0 = time.perf_counter()
+        received = frame_nbytes(parts)
+        try:
+            frame = decode_frame(parts)
+        except FrameError as exc:
+            return self._error(0, f"bad frame: {exc}", "bad_frame", t0, received)
+        if frame.kind is FrameKind.PING:
+            pong = Frame(FrameKind.PONG, frame.request_id, meta=self.identity())
+            return encode_frame(pong)
+        if frame.kind is not FrameKind.REQUEST:
+            return self._error(
+                frame.request_id, f"unexpected {frame.kind.name} frame", "bad_kind", t0, received
+            )
+        try:
+            reply, codecs, outcome = self._compute(frame)
+            parts_out = encode_frame(reply, codecs)
+        except SkylineError as exc:
+            return self._error(frame.request_id, str(exc), type(exc).__name__, t0, received)
+        except Exception as exc:  # a bug or a bad tensor: answer, keep serving
+            return self._error(
+                frame.request_id, f"{type(exc).__name__}: {exc}", "internal", t0, received
+            )
+        if self.metrics:
+            self.metrics.observe(
+                outcome, time.perf_counter() - t0, received, frame_nbytes(parts_out)
+            )
+        return parts_out
+
+    def identity(self) -> dict[str, Any]:
+        """What a client checks before trusting this worker with its plans."""
+        return {
+            "node": self.node,
+            "plans": {
+                key: {"fingerprint": r.plan.model.fingerprint, "weights": r.digest}
+                for key, r in self.runners.items()
+            },
+        }
+
+    def _runner(self, frame: Frame) -> PlanRunner:
+        key = frame.meta.get("plan")
+        if key is None and len(self.runners) == 1:
+            return next(iter(self.runners.values()))
+        runner = self.runners.get(str(key))
+        if runner is None:
+            raise PlanError(
+                f"this worker does not serve plan {key!r}",
+                fix=f"start it with that plan; it serves {sorted(self.runners)}",
+            )
+        return runner
+
+    def _compute(self, frame: Frame) -> tuple[Frame, dict[str, str], str]:
+        runner = self._runner(frame)
+        position = runner.position(self.node)
+        env: dict[str, Any] = dict(frame.tensors)
+        times = StageTimes()
+        runner.run_stage(self.node, env, times)
+        outcome, error = "remote", None
+        upstream_bytes = (0, 0)
+        if runner.needs_upstream(position):
+            assert self.hop is not None
+            up = runner.up[position]
+            request = Frame(
+                FrameKind.REQUEST,
+                frame.request_id,
+                {n: env[n] for n in up},
+                {"plan": runner.plan.key},
+            )
+            try:
+                reply = self.hop.call(request, up)
+                env.update(reply.frame.tensors)
+                for node, ms in reply.frame.meta.get("compute_ms", {}).items():
+                    times.add(node, float(ms))
+                upstream_bytes = (reply.bytes_up, reply.bytes_down)
+            except (TransportError, RemoteError, FrameError) as exc:
+                runner.run_beyond(position, env, times)
+                outcome, error = "fallback", str(exc)
+        down = runner.down.get(position - 1, {})
+        missing = [n for n in down if n not in env]
+        if missing:
+            raise PlanError(f"values {missing} to send down were never computed")
+        meta = {
+            "compute_ms": times.compute_ms,
+            "outcome": outcome,
+            "upstream_bytes": upstream_bytes,
+        }
+        return (
+            Frame(FrameKind.RESPONSE, frame.request_id, {n: env[n] for n in down}, meta),
+            down,
+            outcome,
+        )
+
+    def _error(self, request_id: int, message: str, kind: str, t0: float, received: int) -> Parts:
+        parts = encode_frame(error_frame(request_id, message))
+        if self.metrics:
+            self.metrics.error(kind)
+            self.metrics.observe("error", time.perf_counter() - t0, received, frame_nbytes(parts))
+        return parts
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def serve_forever(self) -> None:
+        """Serve in this thread until `stop()` (or KeyboardInterrupt)."""
+        try:
+            self.listener.serve(self.handle, self._stop, self.threads)
+        finally:
+            self._close()
+
+    def start(self) -> CloudWorker:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(
+            target=self.serve_forever, name=f"skyline-{self.node}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _close(self) -> None:
+        self.listener.close()
+        if self.hop:
+            self.hop.close()
+        if self.metrics:
+            self.metrics.close()
+
+    def __enter__(self) -> CloudWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,137 @@
+"""`EdgeWorker`: the origin of a plan. Runs its stage, ships the cut tensors up, returns the
+outputs — and when the next hop is lost, finishes the request itself. Every request is recorded."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from torch import nn
+
+from skyline.errors import FrameError, PlanError, RemoteError, TransportError
+from skyline.graph import ModelGraph
+from skyline.plan import Plan, SplitModel
+from skyline.runtime.hop import HopClient
+from skyline.runtime.records import Outcome, RequestRecord
+from skyline.runtime.stages import PlanRunner, StageTimes
+from skyline.runtime.transports import Transport
+from skyline.runtime.wire import Frame, FrameKind
+
+
+class EdgeWorker:
+    """Serves inference at the origin node (path[0]) of a plan.
+
+    `cloud` is the next node's address (or a Transport); `wrap` optionally wraps the transport
+    (e.g. an in-process link shaper). With no stages above the origin, no connection is made."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        model: nn.Module | ModelGraph | SplitModel,
+        *,
+        cloud: str | Transport | None = None,
+        timeout_s: float = 5.0,
+        retries: int = 2,
+        slowdown: float = 1.0,
+        codec: str | None = None,
+        wrap: Any = None,
+    ) -> None:
+        self.runner = PlanRunner(plan, model, slowdown=slowdown, codec=codec)
+        self.node = plan.path[0]
+        remote = self.runner.needs_upstream(0)
+        if remote and cloud is None:
+            raise PlanError(
+                f"the plan runs stages beyond {self.node!r} but no cloud address was given",
+                fix="pass cloud= (CLI: --cloud) the next node's address",
+            )
+        self.hop = (
+            HopClient(cloud, timeout_s=timeout_s, retries=retries, wrap=wrap)
+            if remote and cloud is not None
+            else None
+        )
+        self.records: list[RequestRecord] = []
+        self._ids = itertools.count(1)
+
+    def handshake(self) -> dict[str, Any]:
+        """Ask the next node who it is; refuse a worker with another model or other weights."""
+        if self.hop is None:
+            return {}
+        reply = self.hop.call(Frame(FrameKind.PING, 0)).frame
+        plan = self.runner.plan
+        served = reply.meta.get("plans", {}).get(plan.key)
+        if served is None:
+            raise PlanError(
+                f"the worker at {self.hop.peer} does not serve plan {plan.key}",
+                fix="start it with the same plan file",
+            )
+        expected = {"fingerprint": plan.model.fingerprint, "weights": self.runner.digest}
+        for key, value in expected.items():
+            if served.get(key) != value:
+                raise PlanError(
+                    f"the worker at {self.hop.peer} has model {key} {served.get(key)!r}, "
+                    f"this edge has {value!r}",
+                    fix="start both workers with the same plan, model and weights",
+                )
+        return dict(reply.meta)
+
+    def infer(self, *args: Any, **kwargs: Any) -> Any:
+        """Run one request through the plan; returns the model's outputs."""
+        request_id = next(self._ids)
+        t0 = time.perf_counter()
+        times = StageTimes()
+        record = RequestRecord(request_id, "error", 0.0)
+        try:
+            env = self.runner.split.inputs_env(*args, **kwargs)
+            self.runner.run_stage(self.node, env, times)
+            outcome: Outcome = "local"
+            if self.hop is not None:
+                outcome = self._remote(request_id, env, times, record)
+            outputs = self.runner.outputs(env)
+            record.outcome = outcome
+            return outputs
+        except Exception as exc:
+            record.error = record.error or f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            record.latency_ms = (time.perf_counter() - t0) * 1e3
+            record.compute_ms = times.compute_ms
+            self.records.append(record)
+
+    def _remote(
+        self, request_id: int, env: dict[str, Any], times: StageTimes, record: RequestRecord
+    ) -> Outcome:
+        assert self.hop is not None
+        up = self.runner.up[0]
+        frame = Frame(
+            FrameKind.REQUEST, request_id, {n: env[n] for n in up}, {"plan": self.runner.plan.key}
+        )
+        try:
+            reply = self.hop.call(frame, up)
+        except (TransportError, RemoteError, FrameError) as exc:
+            record.error = str(exc)
+            record.attempts = self.hop.retries + 1
+            self.runner.run_beyond(0, env, times)
+            return "fallback"
+        env.update(reply.frame.tensors)
+        for node, ms in reply.frame.meta.get("compute_ms", {}).items():
+            times.add(node, float(ms))
+        record.bytes_up, record.bytes_down, record.attempts = (
+            reply.bytes_up,
+            reply.bytes_down,
+            reply.attempts,
+        )
+        if reply.frame.meta.get("outcome") == "fallback":
+            record.error = str(reply.frame.meta.get("error"))
+            return "fallback"
+        return "remote"
+
+    def close(self) -> None:
+        if self.hop is not None:
+            self.hop.close()
+
+    def __enter__(self) -> EdgeWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

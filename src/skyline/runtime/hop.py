@@ -1,0 +1,80 @@
+"""`HopClient`: one hop up the path, with timeouts and bounded retries."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from skyline.errors import FrameError, RemoteError, TransportError
+from skyline.runtime.transports import Transport, connect
+from skyline.runtime.wire import Frame, FrameKind, decode_frame, encode_frame, frame_nbytes
+
+
+@dataclass
+class HopReply:
+    frame: Frame
+    bytes_up: int
+    bytes_down: int
+    attempts: int
+
+
+class HopClient:
+    """Sends a frame to the next node and returns its reply.
+
+    Every attempt that times out resets the channel; after `retries` more attempts the last error
+    is raised so the caller can fall back. Thread-safe: each thread gets its own transport."""
+
+    def __init__(
+        self,
+        peer: str | Transport,
+        *,
+        timeout_s: float = 5.0,
+        retries: int = 2,
+        wrap: Any = None,
+    ) -> None:
+        self.peer = peer
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self._wrap = wrap
+        self._local = threading.local()
+
+    def _transport(self) -> Transport:
+        transport = getattr(self._local, "transport", None)
+        if transport is None:
+            transport = self.peer if isinstance(self.peer, Transport) else connect(self.peer)
+            if self._wrap is not None:
+                transport = self._wrap(transport)
+            self._local.transport = transport
+        return transport
+
+    def call(self, frame: Frame, codecs: Mapping[str, str] | None = None) -> HopReply:
+        parts = encode_frame(frame, codecs)
+        sent = frame_nbytes(parts)
+        last: Exception | None = None
+        for attempt in range(1, self.retries + 2):
+            try:
+                reply_parts = self._transport().request(parts, self.timeout_s)
+            except TransportError as exc:
+                last = exc
+                continue
+            reply = decode_frame(reply_parts)
+            if reply.request_id != frame.request_id:
+                raise FrameError(
+                    f"reply to request {reply.request_id} received for request {frame.request_id}"
+                )
+            if reply.kind is FrameKind.ERROR:
+                raise RemoteError(f"{self._name()} answered: {reply.meta.get('error', '?')}")
+            return HopReply(reply, sent * attempt, frame_nbytes(reply_parts), attempt)
+        raise TransportError(
+            f"{self._name()} unreachable after {self.retries + 1} attempts: {last}"
+        )
+
+    def _name(self) -> str:
+        return self.peer if isinstance(self.peer, str) else self.peer.address
+
+    def close(self) -> None:
+        transport = getattr(self._local, "transport", None)
+        if transport is not None and transport is not self.peer:
+            transport.close()

@@ -1,0 +1,127 @@
+"""What one node of a plan does: run its stage, and know what crosses each hop and how."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from skyline.errors import PlanError
+from skyline.graph import ModelGraph, profile
+from skyline.plan import Plan, SplitModel, split
+
+
+def weights_digest(model: nn.Module) -> str:
+    """Hash of every parameter and buffer: two processes must hold the same weights."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        t = tensor.detach().contiguous().cpu()
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class StageTimes:
+    """Measured compute per node for one request, ms (local ones here, remote ones reported)."""
+
+    compute_ms: dict[str, float] = field(default_factory=dict)
+
+    def add(self, node: str, ms: float) -> None:
+        self.compute_ms[node] = self.compute_ms.get(node, 0.0) + ms
+
+
+class PlanRunner:
+    """Executes a plan's stages in this process and answers what each hop carries.
+
+    `slowdown` (>= 1) makes every stage take that many times its measured compute time by
+    sleeping afterwards: the labelled fallback when no cgroup can really slow the CPU. `codec`
+    overrides the plan's codec on every cut tensor.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        model: nn.Module | ModelGraph | SplitModel,
+        *,
+        slowdown: float = 1.0,
+        codec: str | None = None,
+    ) -> None:
+        if slowdown < 1:
+            raise PlanError(f"slowdown {slowdown} < 1", fix="give the factor a device is slower by")
+        self.plan = plan
+        self.split = model if isinstance(model, SplitModel) else split(model, plan)
+        self.path = list(plan.path)
+        self.slowdown = slowdown
+        self._modules = {stage.node: stage for stage in self.split.stages}
+        self.up: dict[int, dict[str, str]] = {}
+        self.down: dict[int, dict[str, str]] = {}
+        for cut in plan.cuts:
+            hop = min(self.path.index(cut.src), self.path.index(cut.dst))
+            table = self.up if cut.direction == "up" else self.down
+            table[hop] = {t.name: codec or t.codec for t in cut.tensors}
+        self.digest = weights_digest(self.split.stages)
+
+    def position(self, node: str) -> int:
+        if node not in self.path:
+            raise PlanError(
+                f"node {node!r} is not on the plan's path {self.path}", fix="pick a path node"
+            )
+        return self.path.index(node)
+
+    def needs_upstream(self, position: int) -> bool:
+        """Does any stage run beyond this path position?"""
+        return bool(self.up.get(position))
+
+    def _run(self, node: str, env: dict[str, Any]) -> float | None:
+        module = self._modules.get(node)
+        if module is None:
+            return None
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            env.update(module(env))
+        elapsed = time.perf_counter() - t0
+        if self.slowdown > 1:
+            time.sleep(elapsed * (self.slowdown - 1))
+            elapsed *= self.slowdown
+        return elapsed * 1e3
+
+    def run_stage(self, node: str, env: dict[str, Any], times: StageTimes) -> None:
+        """Run `node`'s stage (if it has one) on `env`, adding its outputs to `env`."""
+        ms = self._run(node, env)
+        if ms is not None:
+            times.add(node, ms)
+
+    def run_beyond(self, position: int, env: dict[str, Any], times: StageTimes) -> None:
+        """Fallback: run every stage above `position` here, because the next hop is lost."""
+        for node in self.path[position + 1 :]:
+            ms = self._run(node, env)
+            if ms is not None:
+                times.add(self.path[position], ms)
+
+    def outputs(self, env: dict[str, Any]) -> Any:
+        return self.split.outputs_from(env)
+
+
+def captured_graph(plan: Plan, model: nn.Module | ModelGraph) -> ModelGraph:
+    """Capture `model` once at the plan's input shapes, so many plans can be split cheaply."""
+    if isinstance(model, ModelGraph):
+        return model
+    inputs = tuple(torch.zeros(t.shape, dtype=getattr(torch, t.dtype)) for t in plan.model.inputs)
+    return profile(model, inputs, warmup=0, repeats=1)
+
+
+def runners_for(
+    plans: Plan | Sequence[Plan], model: nn.Module | ModelGraph, **options: Any
+) -> dict[str, PlanRunner]:
+    """One PlanRunner per plan, keyed by `Plan.key`, sharing one capture of the model."""
+    plans = [plans] if isinstance(plans, Plan) else list(plans)
+    if not plans:
+        raise PlanError("no plan given", fix="pass at least one plan")
+    graph = captured_graph(plans[0], model)
+    return {plan.key: PlanRunner(plan, graph, **options) for plan in plans}
