@@ -132,19 +132,27 @@ def test_accepts_other_buffer_types():
 @pytest.mark.parametrize(
     ("frame", "codecs", "error", "match"),
     [
-        (Frame(FrameKind.REQUEST, 1, {"c": torch.ones(2, dtype=torch.complex64)}), None,
-         FrameError, "complex64"),
-        (Frame(FrameKind.REQUEST, 1, {"x": [1, 2]}), None, FrameError, "list"),  # type: ignore[dict-item]
+        (
+            Frame(FrameKind.REQUEST, 1, {"c": torch.ones(2, dtype=torch.complex64)}),
+            None,
+            FrameError,
+            "complex64",
+        ),
+        (Frame(FrameKind.REQUEST, 1, {"x": [1, 2]}), None, FrameError, "list"),
         (Frame(FrameKind.REQUEST, 1, meta={"bad": math.nan}), None, FrameError, "JSON"),
         (Frame(FrameKind.REQUEST, 1, meta={"bad": object()}), None, FrameError, "JSON"),
         (Frame(FrameKind.REQUEST, -1), None, FrameError, "request_id"),
         (Frame(FrameKind.REQUEST, 2**64), None, FrameError, "request_id"),
-        (Frame(7, 1), None, FrameError, "kind"),  # type: ignore[arg-type]
+        (Frame(7, 1), None, FrameError, "kind"),
         (Frame(FrameKind.REQUEST, 1, {"x": torch.ones(1)}), {"y": "raw"}, ConfigError, "'y'"),
-        (Frame(FrameKind.REQUEST, 1, {"x": torch.ones(1)}), {"x": "gzip"}, UnknownNameError,
-         "gzip"),
+        (
+            Frame(FrameKind.REQUEST, 1, {"x": torch.ones(1)}),
+            {"x": "gzip"},
+            UnknownNameError,
+            "gzip",
+        ),
     ],
-)  # fmt: skip
+)
 def test_encode_errors(frame, codecs, error, match):
     with pytest.raises(error, match=match):
         encode_frame(frame, codecs)
@@ -164,16 +172,15 @@ def header(version=1, kind=1, flags=0, table=b"\x00\x00", table_len=None) -> byt
     return struct.pack("<4sBBHQI", MAGIC, version, kind, flags, 3, size) + table
 
 
-def entry(**fields) -> wire._Entry:
-    values = {"name": "x", "dtype": "float32", "shape": (2, 3), "codec": "raw", "params": {},
-              "payload_len": 24}  # fmt: skip
-    values.update(fields)
-    return wire._Entry(**values)
+def entry(name="x", dtype="float32", shape=(2, 3), codec="raw", params=None, payload_len=24):
+    """A table row with any field value, valid or not (the encoder would refuse some)."""
+    return wire._Entry(name, dtype, shape, codec, params or {}, payload_len)
 
 
-def with_entry(meta: dict | None = None, **fields) -> list[bytes]:
+def with_entry(**fields) -> list[bytes]:
+    """A one-tensor message whose payload part has the length the row claims."""
     e = entry(**fields)
-    return [wire._pack_head(FrameKind.REQUEST, 3, [e], meta or {}), bytes(e.payload_len)]
+    return [wire._pack_head(FrameKind.REQUEST, 3, [e], {}), bytes(e.payload_len)]
 
 
 def swapped_meta(meta: bytes) -> list[bytes]:

@@ -7,10 +7,10 @@ import uuid
 import pytest
 import torch
 import zmq
-from skyline.runtime.wire import FrameKind, decode_frame
 
 from skyline.errors import PlanError
 from skyline.runtime import CloudWorker, EdgeWorker
+from skyline.runtime.wire import FrameKind, decode_frame
 
 
 def same(a, b):

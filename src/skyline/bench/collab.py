@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from skyline import models
 from skyline.bench.machine import machine_info
@@ -56,6 +57,29 @@ class CaseResult:
     link: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     chosen: dict[str, str | None] = field(default_factory=dict)
+
+
+class Payload(nn.Module):
+    """Probe for runtime overhead: a 400 KB input (100k float32) reduced to one number, so a
+    cloud-only plan moves 400 KB up and almost nothing else happens."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum(dim=1)
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        return (torch.randn(1, 100_000, generator=torch.Generator().manual_seed(0)),)
+
+
+def model_graph(name: str, size: int | None, repeats: int) -> ModelGraph:
+    """Profile a zoo model (images at `size`) or a 'module:attr' model with example_inputs()."""
+    if ":" in name:
+        model = models.load(name)
+        return profile(model, model.example_inputs(), name=name, repeats=repeats)  # type: ignore[operator]
+    spec = models.spec(name)
+    image = len(spec.input_shape) == 4 and spec.input_shape[-1] > 32
+    return profile(
+        spec.build(), spec.example_inputs(size=size if image else None), name=name, repeats=repeats
+    )
 
 
 def topology_for(link: str, device_speed: float) -> Topology:
@@ -101,7 +125,9 @@ class _Emulation:
     mode: str
     device_speed: float
 
-    def run(self, graph: ModelGraph, plans: dict[str, Plan], link: Link, config: CollabConfig) -> dict[str, list[RequestRecord]]:
+    def run(
+        self, graph: ModelGraph, plans: dict[str, Plan], link: Link, config: CollabConfig
+    ) -> dict[str, list[RequestRecord]]:
         raise NotImplementedError
 
 
@@ -111,19 +137,30 @@ class _Inproc(_Emulation):
     def __init__(self, device_speed: float) -> None:
         self.device_speed = device_speed
 
-    def run(self, graph: ModelGraph, plans: dict[str, Plan], link: Link, config: CollabConfig) -> dict[str, list[RequestRecord]]:
+    def run(
+        self, graph: ModelGraph, plans: dict[str, Plan], link: Link, config: CollabConfig
+    ) -> dict[str, list[RequestRecord]]:
         from skyline.emulation import Shaper
 
         address = f"inproc://collab-{uuid.uuid4().hex}"
         inputs = _inputs(next(iter(plans.values())))
 
         def shaped(t: Transport) -> Transport:
-            return ShapedTransport(t, Shaper.from_link(link, "edge"), Shaper.from_link(link, "cloud"))
+            return ShapedTransport(
+                t, Shaper.from_link(link, "edge"), Shaper.from_link(link, "cloud")
+            )
 
         out: dict[str, list[RequestRecord]] = {}
         with CloudWorker(list(plans.values()), graph, bind_address=address):
             for key, plan in plans.items():
-                with EdgeWorker(plan, graph, cloud=address, slowdown=1 / self.device_speed, wrap=shaped, timeout_s=120) as edge:
+                with EdgeWorker(
+                    plan,
+                    graph,
+                    cloud=address,
+                    slowdown=1 / self.device_speed,
+                    wrap=shaped,
+                    timeout_s=120,
+                ) as edge:
                     for _ in range(config.warmup):
                         edge.infer(*inputs)
                     edge.records.clear()
@@ -142,7 +179,9 @@ class _Linux(_Emulation):
         self.throttle = stack.enter_context(DeviceThrottle(device_speed))
         self.device_speed = self.throttle.measure_speed()
 
-    def run(self, graph: ModelGraph, plans: dict[str, Plan], link: Link, config: CollabConfig) -> dict[str, list[RequestRecord]]:
+    def run(
+        self, graph: ModelGraph, plans: dict[str, Plan], link: Link, config: CollabConfig
+    ) -> dict[str, list[RequestRecord]]:
         from skyline.emulation import LinuxLink
 
         model = next(iter(plans.values())).model.name
@@ -152,14 +191,37 @@ class _Linux(_Emulation):
             address = f"tcp://{net.addr_b}:5555"
             py = [sys.executable, "-m"]
             cloud = subprocess.Popen(
-                [*net.exec_prefix("b"), *py, "skyline", "serve", "cloud", "--plan", str(plans_path),
-                 "--model", model, "--bind", address],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                [
+                    *net.exec_prefix("b"),
+                    *py,
+                    "skyline",
+                    "serve",
+                    "cloud",
+                    "--plan",
+                    str(plans_path),
+                    "--model",
+                    model,
+                    "--bind",
+                    address,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
             agent = self.throttle.popen(
-                [*net.exec_prefix("a"), *py, "skyline.runtime.agent", "--plans", str(plans_path),
-                 "--model", model, "--cloud", address],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                [
+                    *net.exec_prefix("a"),
+                    *py,
+                    "skyline.runtime.agent",
+                    "--plans",
+                    str(plans_path),
+                    "--model",
+                    model,
+                    "--cloud",
+                    address,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             try:
                 return _drive(agent, plans, config)
@@ -169,7 +231,9 @@ class _Linux(_Emulation):
                     proc.wait()
 
 
-def _drive(agent: subprocess.Popen[str], plans: dict[str, Plan], config: CollabConfig) -> dict[str, list[RequestRecord]]:
+def _drive(
+    agent: subprocess.Popen[str], plans: dict[str, Plan], config: CollabConfig
+) -> dict[str, list[RequestRecord]]:
     assert agent.stdin is not None and agent.stdout is not None
 
     def read() -> dict[str, Any]:
@@ -182,7 +246,12 @@ def _drive(agent: subprocess.Popen[str], plans: dict[str, Plan], config: CollabC
         raise EmulationError("the edge agent did not start")
     out = {}
     for key in plans:
-        agent.stdin.write(json.dumps({"op": "run", "plan": key, "requests": config.requests, "warmup": config.warmup}) + "\n")
+        agent.stdin.write(
+            json.dumps(
+                {"op": "run", "plan": key, "requests": config.requests, "warmup": config.warmup}
+            )
+            + "\n"
+        )
         agent.stdin.flush()
         reply = read()
         if "error" in reply:
@@ -195,19 +264,25 @@ def _drive(agent: subprocess.Popen[str], plans: dict[str, Plan], config: CollabC
 
 def _inputs(plan: Plan) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    return [torch.randn(t.shape, generator=generator).to(getattr(torch, t.dtype)) for t in plan.model.inputs]
+    return [
+        torch.randn(t.shape, generator=generator).to(getattr(torch, t.dtype))
+        for t in plan.model.inputs
+    ]
 
 
 @contextmanager
 def emulation(config: CollabConfig) -> Iterator[_Emulation]:
     """The best emulation this machine allows (or the one `config.mode` demands)."""
-    from skyline.emulation import available, throttle_available
+    from skyline.emulation import link_available, throttle_available
 
     with ExitStack() as stack:
-        linux_ok, why = available()
+        linux_ok, why = link_available()
         throttle_ok, why_throttle = throttle_available()
         if config.mode == "linux" and not (linux_ok and throttle_ok):
-            raise EmulationError(f"linux emulation unavailable: {why or why_throttle}", fix="run as root, or use mode inproc")
+            raise EmulationError(
+                f"linux emulation unavailable: {why or why_throttle}",
+                fix="run as root, or use mode inproc",
+            )
         if config.mode in ("linux", "auto") and linux_ok and throttle_ok:
             yield _Linux(stack, config.device_speed)
         else:
@@ -225,7 +300,9 @@ def energy_estimate(summary: dict[str, Any], power: PowerModel) -> float:
     )
 
 
-def run_collab(config: CollabConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_collab(
+    config: CollabConfig, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Measure every case; returns the results with derived metrics (see `analyze`)."""
     torch.set_num_threads(1)
     cases: list[CaseResult] = []
@@ -233,7 +310,12 @@ def run_collab(config: CollabConfig, progress: Callable[[str], None] | None = No
         for model_name in config.models:
             spec = models.spec(model_name)
             size = config.size if len(spec.input_shape) == 4 and spec.input_shape[-1] > 32 else None
-            graph = profile(spec.build(), spec.example_inputs(size=size), name=model_name, repeats=config.profile_repeats)
+            graph = profile(
+                spec.build(),
+                spec.example_inputs(size=size),
+                name=model_name,
+                repeats=config.profile_repeats,
+            )
             for link_name in config.links:
                 if progress:
                     progress(f"{model_name} over {link_name}")
@@ -243,16 +325,18 @@ def run_collab(config: CollabConfig, progress: Callable[[str], None] | None = No
                 case = CaseResult(model_name, link_name, chosen=chosen)
                 for key, plan in plans.items():
                     summary = summarize(measured[key])
-                    case.rows.append({
-                        "plan": key,
-                        "label": plan.planner,
-                        "planners": [p for p, k in chosen.items() if k == key],
-                        "placement": {s.node: len(s.ops) for s in plan.stages if s.ops},
-                        "predicted_ms": plan.prediction.latency_ms,
-                        "predicted": plan.prediction.model_dump(),
-                        "measured": summary,
-                        "energy_j_estimate": energy_estimate(summary, topo.nodes[0].power),
-                    })
+                    case.rows.append(
+                        {
+                            "plan": key,
+                            "label": plan.planner,
+                            "planners": [p for p, k in chosen.items() if k == key],
+                            "placement": {s.node: len(s.ops) for s in plan.stages if s.ops},
+                            "predicted_ms": plan.prediction.latency_ms,
+                            "predicted": plan.prediction.model_dump(),
+                            "measured": summary,
+                            "energy_j_estimate": energy_estimate(summary, topo.nodes[0].power),
+                        }
+                    )
                 cases.append(case)
     return {
         "config": asdict(config),
@@ -265,11 +349,16 @@ def run_collab(config: CollabConfig, progress: Callable[[str], None] | None = No
 
 
 def analyze(cases: list[CaseResult]) -> dict[str, Any]:
-    """Prediction error, planner regret vs the best measured plan, speedup vs the best single site."""
-    errors, regret, speedup = [], {}, {}
+    """Prediction error, regret vs the best measured plan, speedup vs the best single site."""
+    errors: list[float] = []
+    regret: dict[str, list[float]] = {}
+    speedup: dict[str, list[float]] = {}
     for case in cases:
         p50 = {row["plan"]: row["measured"]["p50_ms"] for row in case.rows}
-        errors += [abs(r["predicted_ms"] - r["measured"]["p50_ms"]) / r["measured"]["p50_ms"] for r in case.rows]
+        errors += [
+            abs(r["predicted_ms"] - r["measured"]["p50_ms"]) / r["measured"]["p50_ms"]
+            for r in case.rows
+        ]
         best = min(p50.values())
         single = [p50[k] for p in ("edge-only", "cloud-only") if (k := case.chosen.get(p)) in p50]
         for planner, key in case.chosen.items():

@@ -57,7 +57,13 @@ def line_plot(
 
 
 def scatter_plot(
-    xs: Sequence[float], ys: Sequence[float], path: str | Path, *, title: str, xlabel: str, ylabel: str
+    xs: Sequence[float],
+    ys: Sequence[float],
+    path: str | Path,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
 ) -> Path:
     """Points with the y = x line (log-log): predicted vs measured at a glance."""
     plt = _pyplot()

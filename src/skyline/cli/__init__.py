@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from skyline import __version__
 from skyline.cli._common import console, err_console
+from skyline.cli.demo import demo_command
 from skyline.cli.models import list_models
 from skyline.cli.plan import plan_command
 from skyline.cli.profile import profile_command
@@ -66,6 +67,7 @@ app.command("plan")(plan_command)
 app.command("topology")(topology_command)
 app.command("sweep")(sweep_command)
 app.add_typer(serve_app, name="serve")
+app.command("demo")(demo_command)
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ from torch.utils import _pytree as pytree
 
 from skyline.errors import ModelCaptureError
 
-
 _CAPTURE_LOCK = threading.RLock()
 
 

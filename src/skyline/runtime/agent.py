@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
             worker = workers.get(key)
             if worker is None:
                 worker = EdgeWorker(
-                    plans[key], graph, cloud=args.cloud, timeout_s=args.timeout_s,
+                    plans[key],
+                    graph,
+                    cloud=args.cloud,
+                    timeout_s=args.timeout_s,
                     retries=args.retries,
                 )
                 _handshake(worker, args.ready_timeout_s)

@@ -164,6 +164,7 @@ class CloudWorker:
         meta = {
             "compute_ms": times.compute_ms,
             "outcome": outcome,
+            "error": error,
             "upstream_bytes": upstream_bytes,
         }
         return (

@@ -58,7 +58,7 @@ class PlanRunner:
         self.split = model if isinstance(model, SplitModel) else split(model, plan)
         self.path = list(plan.path)
         self.slowdown = slowdown
-        self._modules = {stage.node: stage for stage in self.split.stages}
+        self._modules: dict[str, nn.Module] = {s.node: s for s in self.split.stages}  # type: ignore[misc]
         self.up: dict[int, dict[str, str]] = {}
         self.down: dict[int, dict[str, str]] = {}
         for cut in plan.cuts:

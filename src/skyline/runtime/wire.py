@@ -53,9 +53,6 @@ class FrameKind(IntEnum):
     PONG = 5
 
 
-_KINDS = frozenset(kind.value for kind in FrameKind)
-
-
 @dataclass
 class Frame:
     """One message. `meta` is a small JSON object (stage index, error text, timings...)."""
@@ -119,8 +116,12 @@ def encode_frame(
 
 def _pack_head(kind: int, request_id: int, entries: Sequence[_Entry], meta: Any) -> bytes:
     """Part 0: header, tensor table, meta JSON."""
-    if kind not in _KINDS:
-        raise FrameError(f"frame kind {kind!r} is not one of {[k.name for k in FrameKind]}")
+    try:
+        kind = FrameKind(kind)
+    except (ValueError, TypeError):
+        raise FrameError(
+            f"frame kind {kind!r} is not one of {[k.name for k in FrameKind]}"
+        ) from None
     if not isinstance(request_id, int) or not 0 <= request_id < 2**64:
         raise FrameError(f"request_id {request_id!r} is not an integer in [0, 2**64)")
     table = [struct.pack("<H", len(entries))]
@@ -162,7 +163,7 @@ def _dump_object(value: Any, what: str) -> bytes:
     try:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError, RecursionError) as exc:
-        raise FrameError(f"{what} is not JSON-able (no NaN/inf, str keys): {exc}") from exc
+        raise FrameError(f"{what} is not JSON-able: {exc}") from exc
     return text.encode("utf-8")
 
 
@@ -190,13 +191,15 @@ def decode_frame(parts: Sequence[Any], *, max_bytes: int = MAX_FRAME_BYTES) -> F
     head = views[0]
     if head.nbytes < _HEADER.size:
         raise FrameError(f"header truncated: part 0 has {head.nbytes} bytes, needs {_HEADER.size}")
-    magic, version, kind, flags, request_id, table_len = _HEADER.unpack_from(head)
+    magic, version, kind_code, flags, request_id, table_len = _HEADER.unpack_from(head)
     if magic != MAGIC:
         raise FrameError(f"bad magic {bytes(magic)!r}, expected {MAGIC!r}: not a Skyline frame")
     if version != VERSION:
         raise FrameError(f"frame version {version}; this build reads version {VERSION}")
-    if kind not in _KINDS:
-        raise FrameError(f"unknown frame kind {kind}")
+    try:
+        kind = FrameKind(kind_code)
+    except ValueError:
+        raise FrameError(f"unknown frame kind {kind_code}") from None
     if flags:
         raise FrameError(f"flags {flags:#06x} are not defined in version {VERSION}")
     table_end = _HEADER.size + table_len
@@ -214,7 +217,7 @@ def decode_frame(parts: Sequence[Any], *, max_bytes: int = MAX_FRAME_BYTES) -> F
     meta = _load_json(head[table_end:], "frame meta")
     _check_entries(entries, views[1:], max_bytes)
     tensors = {e.name: _decode_tensor(e, payload) for e, payload in zip(entries, views[1:])}
-    return Frame(FrameKind(kind), request_id, tensors, meta)
+    return Frame(kind, request_id, tensors, meta)
 
 
 def _view(part: Any, index: int) -> memoryview:

@@ -221,7 +221,7 @@ def names() -> list[str]:
 class CodecStats:
     """One codec measured on one tensor. `encoded_bytes` counts the payload plus its params as
     JSON (both travel); times are medians of wall-clock `perf_counter` in the calling thread;
-    errors compare in float64 (NaN if the input held NaN)."""
+    errors compare in float64 (NaN when the input holds NaN or inf)."""
 
     codec: str
     raw_bytes: int

@@ -38,34 +38,30 @@ class Int8Codec(FloatCodec):
     name = "int8"
     per_channel = False
 
-    def _groups(self, shape: tuple[int, ...]) -> tuple[int, list[int]] | None:
-        """(channels, broadcast shape) for per-channel quantization, None for per-tensor."""
+    def _groups(self, shape: tuple[int, ...]) -> tuple[int | None, list[int]]:
+        """(channels, broadcast shape of the params); channels is None per tensor."""
         if not self.per_channel or len(shape) < 2:
-            return None
+            return None, []
         view = [1] * len(shape)
         view[1] = shape[1]
         return shape[1], view
 
     def encode_float(self, tensor: torch.Tensor) -> tuple[bytes | memoryview, dict[str, Any]]:
         work = tensor.to(_work_dtype(tensor.dtype))
-        groups = self._groups(tuple(work.shape))
-        channels, view = groups if groups else (1, [])
-        finite = torch.where(torch.isfinite(work), work, 0)
-        if work.numel() == 0:
-            lo = hi = torch.zeros(channels, dtype=work.dtype)
-        else:
-            flat = finite.movedim(1, 0).reshape(channels, -1) if groups else finite.reshape(1, -1)
-            lo, hi = flat.amin(dim=1).clamp(max=0), flat.amax(dim=1).clamp(min=0)
+        channels, view = self._groups(tuple(work.shape))
+        lo, hi = _range(work, channels)
+        if not (lo.isfinite().all() and hi.isfinite().all()):  # rare: pay for the cleanup only then
+            lo, hi = _range(work.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0), channels)
+            work = work.nan_to_num(nan=0.0, posinf=math.inf, neginf=-math.inf)  # clamp takes inf
         scale = hi / QMAX - lo / QMAX  # not (hi - lo) / QMAX: that overflows near the dtype max
         scale = torch.where(scale >= torch.finfo(work.dtype).tiny, scale, 1.0)
         zero_point = torch.round(-lo / scale).clamp(0, QMAX)
-        s, z = scale.reshape(view), zero_point.reshape(view)
-        q = torch.round(work / s) + z
-        q = torch.where(torch.isnan(q), z, q).clamp(0, QMAX).to(torch.uint8)
+        q = (work / scale.reshape(view)).round_().add_(zero_point.reshape(view)).clamp_(0, QMAX)
+        payload = tensor_bytes(q.to(torch.uint8))
         zp = zero_point.to(torch.int64)
-        if groups:
-            return tensor_bytes(q), {"scale": scale.tolist(), "zero_point": zp.tolist()}
-        return tensor_bytes(q), {"scale": scale.item(), "zero_point": zp.item()}
+        if channels is not None:
+            return payload, {"scale": scale.tolist(), "zero_point": zp.tolist()}
+        return payload, {"scale": scale.item(), "zero_point": zp.item()}
 
     def decode_float(
         self,
@@ -74,21 +70,32 @@ class Int8Codec(FloatCodec):
         shape: tuple[int, ...],
         params: dict[str, Any],
     ) -> torch.Tensor:
-        groups = self._groups(shape)
-        channels, view = groups if groups else (None, [])
+        channels, view = self._groups(shape)
         work = _work_dtype(dtype)
         scale = torch.tensor(_numbers(params, "scale", channels, _is_scale), dtype=work)
         zero_point = torch.tensor(
             _numbers(params, "zero_point", channels, _is_zero_point), dtype=work
         )
         q = tensor_from_bytes(payload, torch.uint8, shape).to(work)
-        return ((q - zero_point.reshape(view)) * scale.reshape(view)).to(dtype)
+        return q.sub_(zero_point.reshape(view)).mul_(scale.reshape(view)).to(dtype)
 
 
 @register
 class Int8ChannelCodec(Int8Codec):
     name = "int8-channel"
     per_channel = True
+
+
+def _range(work: torch.Tensor, channels: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (along dim 1) or per-tensor [lo, hi], widened to include 0."""
+    if work.numel() == 0:
+        zeros = torch.zeros(1 if channels is None else channels, dtype=work.dtype)
+        return zeros, zeros
+    dims = (
+        [d for d in range(work.ndim) if d != 1] if channels is not None else list(range(work.ndim))
+    )
+    lo, hi = work.amin(dim=dims).clamp(max=0), work.amax(dim=dims).clamp(min=0)
+    return lo.reshape(-1), hi.reshape(-1)
 
 
 def _is_scale(v: Any) -> bool:

@@ -30,7 +30,7 @@ MAX_MESSAGE_BYTES = 512 * 2**20  # larger messages make zmq drop the peer instea
 class ZmqTransport(Transport):
     def __init__(self, address: str) -> None:
         self.address = address
-        self._ctx = zmq.Context.instance()
+        self._ctx: zmq.Context[Any] = zmq.Context.instance()
         self._sock = self._open()
 
     def _open(self) -> zmq.Socket[Any]:
@@ -53,7 +53,7 @@ class ZmqTransport(Transport):
 
 class ZmqListener(Listener):
     def __init__(self, address: str) -> None:
-        self._ctx = zmq.Context.instance()
+        self._ctx: zmq.Context[Any] = zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
         self._router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
