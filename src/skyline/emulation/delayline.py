@@ -15,6 +15,7 @@ closed the pipe, or died) ends the relay, which closes the TUNs and so removes t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -99,10 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     # The owner decides when the link ends (it closes stdin); Ctrl-C in its terminal must not
     # cut the link while the owner is still tearing down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:  # timing matters more than fairness here; best effort (needs CAP_SYS_NICE)
+    with contextlib.suppress(PermissionError):  # timing matters more than fairness here
         os.setpriority(os.PRIO_PROCESS, 0, -10)
-    except PermissionError:
-        pass
     relay(args.fd_a, args.fd_b, args.delay_ms / 1e3, args.loss, args.seed)
 
 

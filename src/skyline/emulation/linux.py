@@ -2,7 +2,8 @@
 
 Processes started with `exec_prefix("a")` (the edge side) and `exec_prefix("b")` (the cloud
 side) talk over ordinary sockets to `addr_b` / `addr_a`, and every packet crosses the emulated
-link. Without netem in the kernel, the link is built from parts that work everywhere:
+link. netem is not used (this machine kind lacks it); the link is built from parts that work on
+any kernel with namespaces and TUN:
 
 * each namespace holds a TUN device whose file descriptor is passed to a delay-line process
   (`delayline.py`) that holds each packet for the one-way delay (RTT / 2), drops it with
@@ -12,17 +13,20 @@ link. Without netem in the kernel, the link is built from parts that work everyw
 
 Rates are goodput: tbf counts IP bytes, so the wire rate is raised by the TCP/IPv4 header share
 (52 of every 1500 bytes, with timestamps) and a bulk TCP transfer of n bytes takes n * 8 / rate.
-Inside both namespaces `tcp_slow_start_after_idle` is off: a request/response connection keeps
-its congestion window between requests, as the runtime's long-lived ZeroMQ connection does on a
-busy link, so a request costs bytes / rate + RTT and not a fresh slow start each time.
+Inside both namespaces TCP uses a loss-based congestion control (see `_TCP_CC`) and
+`tcp_slow_start_after_idle` is off: a request/response connection keeps its congestion window
+between requests, as the runtime's long-lived ZeroMQ connection does on a busy link, so a
+request costs bytes / rate + RTT and not a fresh slow start each time
+(benchmarks/link_accuracy.py measures this).
 
 Namespaces are named `sky-<pid>-<label>-a|b`, so `cleanup_stale()` can tell which belong to dead
-processes. The TUN devices are not persistent: they vanish with the delay line, which exits when
-its owner closes (or by dying, loses) the control pipe.
+processes. The TUN devices are not persistent: they vanish with the delay line, which exits as
+soon as its control pipe closes, whether its owner closed it or died.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import json
@@ -51,10 +55,14 @@ T = TypeVar("T")
 _PREFIX = "sky"  # of namespace names; cleanup_stale() matches it
 _DEV = "sky0"  # the TUN's name in every namespace; the namespaces keep instances apart
 _MTU = 1500
+# Loss-based congestion control in the namespaces, cubic where the kernel lets a namespace pick
+# it, else reno (always allowed). BBR, this host's default, leaves ~2 % of the link unused and
+# its ProbeRTT phase (every 10 s) was measured here to double a 400 KB transfer's time.
+_TCP_CC = ("cubic", "reno")
 _TCP_IPV4_HEADERS = 52  # IPv4 (20) + TCP (20) + timestamps option (12)
 _MIN_QUEUE_S = 0.1  # tbf queue: max(100 ms, one RTT) at the rate, like a router buffer of 1 BDP
 _BURST_S = 0.0005  # tbf burst: 0.5 ms at the rate, at least 2 packets
-_STARTUP_TIMEOUT_S = 10.0
+_RELAY_TIMEOUT_S = 10.0
 _CLONE_NEWNET = 0x40000000
 _TUNSETIFF = 0x400454CA
 _IFF_TUN = 0x0001
@@ -123,25 +131,28 @@ def _in_netns(ns: str, fn: Callable[[], T]) -> T:
     return result[0]
 
 
-def _prepare_namespace() -> int:
-    """Inside a fresh namespace: set its TCP/IPv6 sysctls and open its TUN (returns the fd)."""
-    sysctls = {
-        "net/ipv4/tcp_slow_start_after_idle": "0",
-        "net/ipv4/tcp_congestion_control": "cubic",
-        # No IPv6 on the TUN: router solicitations would cross the link and be counted.
-        "net/ipv6/conf/default/disable_ipv6": "1",
-    }
-    for key, value in sysctls.items():
-        path = Path("/proc/sys") / key
-        if path.exists():  # IPv6 may be compiled out
-            path.write_text(value)
+def _prepare_namespace() -> tuple[int, str]:
+    """Inside a fresh namespace: set its TCP/IPv6 sysctls, open its TUN; return (fd, TCP CC)."""
+    proc_sys = Path("/proc/sys/net")
+    (proc_sys / "ipv4/tcp_slow_start_after_idle").write_text("0")
+    # No IPv6 on the TUN: router solicitations would cross the link and be counted.
+    disable_ipv6 = proc_sys / "ipv6/conf/default/disable_ipv6"
+    if disable_ipv6.exists():  # IPv6 may be compiled out
+        disable_ipv6.write_text("1")
+    congestion = proc_sys / "ipv4/tcp_congestion_control"
+    for cc in _TCP_CC:
+        try:
+            congestion.write_text(cc)
+            break
+        except OSError:  # EPERM: not in tcp_allowed_congestion_control; ENOENT: not built
+            continue
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
     try:
         ioctl(fd, _TUNSETIFF, struct.pack("16sH", _DEV.encode(), _IFF_TUN | _IFF_NO_PI))
     except OSError:
         os.close(fd)
         raise
-    return fd
+    return fd, congestion.read_text().strip()
 
 
 def _tbf(mbps: float, queue_s: float) -> list[str]:
@@ -227,14 +238,14 @@ class LinuxLink:
         self.ns_a, self.ns_b = f"{base}-a", f"{base}-b"
         subnet = f"10.77.{number % 256}"
         self.addr_a, self.addr_b = f"{subnet}.1", f"{subnet}.2"
+        self.tcp_cc = ""  # the namespaces' TCP congestion control, known once set up
         self._res = _Resources()
         self._finalizer: weakref.finalize | None = None
         self._control = threading.Lock()
 
     @classmethod
     def from_link(cls, link: Link, **kw: Any) -> LinuxLink:
-        """Side a is `link.a` (edge side), side b is `link.b` (cloud side); traces need a
-        `TraceReplayer`."""
+        """Side a is `link.a` (the edge side), b is `link.b`; a trace needs a `TraceReplayer`."""
         return cls(link.up_mbps, link.down_mbps, link.rtt_ms, link.loss, **kw)
 
     def __enter__(self) -> LinuxLink:
@@ -274,7 +285,8 @@ class LinuxLink:
             for ns, local, peer, mbps in sides:
                 _run(["ip", "netns", "add", ns])
                 self._res.namespaces.append(ns)
-                fds.append(_in_netns(ns, _prepare_namespace))
+                fd, self.tcp_cc = _in_netns(ns, _prepare_namespace)
+                fds.append(fd)
                 script = f"link set lo up\naddr add {local} peer {peer} dev {_DEV}\n"
                 _run(["ip", "-n", ns, "-batch", "-"], stdin=script + f"link set {_DEV} up\n")
                 _run(["tc", "-n", ns, "qdisc", "add", "dev", _DEV, "root", *_tbf(mbps, queue_s)])
@@ -296,7 +308,7 @@ class LinuxLink:
         """One line from the delay line, or an EmulationError with its stderr if it died."""
         relay = self._res.relay
         assert relay is not None and relay.stdout is not None
-        if select([relay.stdout], [], [], _STARTUP_TIMEOUT_S)[0]:
+        if select([relay.stdout], [], [], _RELAY_TIMEOUT_S)[0]:
             line = relay.stdout.readline().decode().strip()
             if line:
                 return line
@@ -342,8 +354,9 @@ class LinuxLink:
         relay = self._res.relay
         assert relay is not None and relay.stdin is not None
         with self._control:
-            relay.stdin.write(b"stats\n")
-            relay.stdin.flush()
+            with contextlib.suppress(BrokenPipeError):  # a dead relay: _read_relay says why
+                relay.stdin.write(b"stats\n")
+                relay.stdin.flush()
             counts: dict[str, dict[str, int]] = json.loads(self._read_relay())
         for direction, ns in (("up", self.ns_a), ("down", self.ns_b)):
             qdisc = json.loads(_run(["tc", "-n", ns, "-s", "-j", "qdisc", "show", "dev", _DEV]))

@@ -90,9 +90,7 @@ class Shaper:
         """The direction of `link` leaving `src`: its rate (and trace), RTT / 2 and loss."""
         mbps = link.mbps(src)  # also checks that src is an end of the link
         direction: Literal["up", "down"] = "up" if src == link.a else "down"
-        return cls(
-            mbps, link.rtt_ms / 2, link.loss, trace=link.trace, direction=direction, **kw
-        )
+        return cls(mbps, link.rtt_ms / 2, link.loss, trace=link.trace, direction=direction, **kw)
 
     @property
     def mbps(self) -> float:

@@ -1,0 +1,187 @@
+"""`DeviceThrottle`: a really slower "edge" CPU, by a cgroup v1 CPU quota (root).
+
+Processes inside get `speed * cpus` of a CPU per scheduling period (CFS bandwidth control), so an
+edge worker started with `popen()` computes at a fraction of this host's speed, with the bursty
+timing of a quota (runs for `speed` of each 100 ms period, then waits). `measure_speed()` reports
+the factor actually obtained, which is what a cost model must use rather than the requested one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from skyline.errors import ConfigError, EmulationError
+
+CPU_ROOT = Path("/sys/fs/cgroup/cpu")
+PERIOD_US = 100_000
+_MIN_QUOTA_US = 1_000  # the kernel refuses smaller quotas
+_ids = itertools.count()
+
+
+def throttle_available() -> tuple[bool, str]:
+    """(True, "") when DeviceThrottle can run here, else (False, why and what to do)."""
+    if os.geteuid() != 0:
+        return False, "DeviceThrottle needs root to create cgroups"
+    if not (CPU_ROOT / "cpu.cfs_quota_us").exists():
+        return False, (
+            f"no cgroup v1 cpu controller with CFS quota at {CPU_ROOT} "
+            "(cgroup v2-only hosts are not supported)"
+        )
+    if not os.access(CPU_ROOT, os.W_OK):
+        return False, f"{CPU_ROOT} is read-only (mount the cgroup writable)"
+    return True, ""
+
+
+def _write(path: Path, value: int | str) -> None:
+    try:
+        path.write_text(str(value))
+    except OSError as exc:
+        raise EmulationError(
+            f"cannot write {value} to {path}: {exc.strerror}",
+            fix="run as root with the cgroup v1 cpu controller mounted writable",
+        ) from exc
+
+
+def _remove_cgroup(path: Path) -> None:
+    """Move the tasks still inside back to the parent cgroup, then remove the directory."""
+    procs = path / "cgroup.procs"
+    for _ in range(100):  # tasks may fork while being moved; the directory must end up empty
+        try:
+            pids = procs.read_text().split()
+        except FileNotFoundError:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):  # exited meanwhile
+                (path.parent / "cgroup.procs").write_text(pid)
+        try:
+            path.rmdir()
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise EmulationError(
+                    f"cannot remove cgroup {path}: {exc.strerror}", fix=f"rmdir {path} as root"
+                ) from exc
+        time.sleep(0.01)
+    raise EmulationError(
+        f"cgroup {path} keeps getting new tasks and cannot be removed",
+        fix=f"stop the processes listed in {procs}, then rmdir {path}",
+    )
+
+
+class DeviceThrottle:
+    """A cgroup that gives its processes `speed` of a CPU (times `cpus` CPUs in all).
+
+    With cpus > 1 the quota is shared: a single thread may use up to min(1, speed * cpus) of a
+    CPU, so a one-thread worker measures that, not `speed`. Use as a context manager; the cgroup
+    is removed on exit (and, as a safety net, at interpreter exit).
+    """
+
+    def __init__(self, speed: float, *, cpus: float = 1.0, name: str | None = None) -> None:
+        if not 0 < speed <= 1:
+            raise ConfigError(
+                f"speed {speed} is outside (0, 1]", fix="pass the fraction of one CPU, e.g. 0.25"
+            )
+        if cpus <= 0:
+            raise ConfigError(f"cpus {cpus} is not positive", fix="pass cpus > 0, e.g. 1")
+        label = name if name is not None else f"{os.getpid()}-{next(_ids)}"
+        self.speed = speed
+        self.cpus = cpus
+        self.path = CPU_ROOT / f"skyline-{label}"
+        self.quota_us = max(_MIN_QUOTA_US, round(speed * PERIOD_US * cpus))
+        self._finalizer: weakref.finalize | None = None
+
+    def __enter__(self) -> DeviceThrottle:
+        ok, why = throttle_available()
+        if not ok:
+            raise EmulationError(
+                f"cannot throttle the CPU: {why}",
+                fix="run as root, or use the runtime's calibrated slowdown mode",
+            )
+        try:
+            self.path.mkdir()
+        except FileExistsError:
+            raise EmulationError(
+                f"cgroup {self.path} already exists (in use, or left by a crashed run)",
+                fix=f"pass another name, or rmdir {self.path} if no run uses it",
+            ) from None
+        self._finalizer = weakref.finalize(self, _remove_cgroup, self.path)
+        try:
+            _write(self.path / "cpu.cfs_period_us", PERIOD_US)
+            _write(self.path / "cpu.cfs_quota_us", self.quota_us)
+        except BaseException:
+            self._finalizer()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._finalizer is not None
+        self._finalizer()
+
+    def _procs(self) -> Path:
+        """The cgroup's process list; fails clearly outside `with`."""
+        if self._finalizer is None or not self._finalizer.alive:
+            raise EmulationError("the DeviceThrottle is not set up", fix="use it inside `with`")
+        return self.path / "cgroup.procs"
+
+    def add(self, pid: int) -> None:
+        """Move a running process (all its threads) into the throttled cgroup."""
+        try:
+            self._procs().write_text(str(pid))
+        except ProcessLookupError:
+            raise EmulationError(
+                f"no process {pid}", fix="pass the pid of a running process"
+            ) from None
+        except OSError as exc:
+            raise EmulationError(
+                f"cannot move pid {pid} into {self.path}: {exc.strerror}", fix="run as root"
+            ) from exc
+
+    def popen(self, args: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
+        """Start a process already inside the cgroup (it joins before exec, so no unthrottled
+        start-up); keyword arguments go to subprocess.Popen (a given preexec_fn runs after)."""
+        procs = str(self._procs())
+        user_preexec: Callable[[], object] | None = kw.pop("preexec_fn", None)
+
+        def join_cgroup() -> None:
+            with open(procs, "w") as fh:
+                fh.write(str(os.getpid()))
+            if user_preexec is not None:
+                user_preexec()
+
+        return subprocess.Popen(args, preexec_fn=join_cgroup, **kw)
+
+    def measure_speed(self, seconds: float = 1.0) -> float:
+        """Measured speed of one thread inside, relative to one uncontended CPU of this host.
+
+        One child process runs the calibration workload (`skyline.emulation._calibrate`) for
+        `seconds` outside, rated per CPU-second (what one CPU of this host does, however loaded
+        the host is), then joins the cgroup and runs it again for `seconds`, rated per
+        wall-clock second (what the throttled process really gets). Returns inside / outside.
+        """
+        self._procs()
+        cmd = [sys.executable, "-m", "skyline.emulation._calibrate", str(seconds), str(self.path)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise EmulationError(
+                f"calibration failed ({done.returncode}): {' '.join(cmd)}: {done.stderr.strip()}",
+                fix="check that torch imports in this environment",
+            )
+        rates = json.loads(done.stdout)
+        return float(rates["inside"] / rates["outside"])

@@ -1,0 +1,84 @@
+"""DeviceThrottle: a measured slower CPU from a cgroup quota (root), removed without a trace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from skyline.emulation import DeviceThrottle, throttle_available
+from skyline.errors import ConfigError, EmulationError
+
+OK, WHY = throttle_available()
+
+
+def root_only(test):
+    """Marked `root` (CI runs as root) and skipped, with the reason, where it cannot run."""
+    return pytest.mark.root(pytest.mark.skipif(not OK, reason=WHY)(test))
+
+
+def cpu_cgroup(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "cpu" in controllers.split(","):
+            return path
+    raise AssertionError("no cpu controller line")
+
+
+def test_unavailable_says_why(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    ok, why = throttle_available()
+    assert not ok and "root" in why
+    with pytest.raises(EmulationError, match="root"), DeviceThrottle(0.5):
+        pass
+
+
+@pytest.mark.parametrize("kw", [{"speed": 0}, {"speed": 1.5}, {"speed": 0.5, "cpus": 0}])
+def test_settings_are_checked(kw):
+    with pytest.raises(ConfigError):
+        DeviceThrottle(**kw)
+
+
+def test_quota_is_speed_times_period_times_cpus():
+    assert DeviceThrottle(0.25).quota_us == 25_000
+    assert DeviceThrottle(0.25, cpus=2).quota_us == 50_000
+    assert DeviceThrottle(0.001).quota_us == 1_000  # the kernel's minimum
+
+
+@root_only
+def test_quarter_speed_is_measured_as_such_and_the_cgroup_goes_away():
+    with DeviceThrottle(0.25) as throttle:
+        assert (throttle.path / "cpu.cfs_quota_us").read_text().strip() == "25000"
+        speed = throttle.measure_speed(1.0)
+    assert 0.2 <= speed <= 0.32
+    assert not throttle.path.exists()
+
+
+@root_only
+def test_processes_join_and_are_moved_back_on_exit():
+    sleeper = subprocess.Popen(["sleep", "30"])
+    procs = [sleeper]
+    try:
+        with DeviceThrottle(0.5, name=f"test{os.getpid()}") as throttle:
+            child = throttle.popen(["sleep", "30"])
+            procs.append(child)
+            throttle.add(sleeper.pid)
+            inside = f"/{throttle.path.name}"
+            assert cpu_cgroup(child.pid) == cpu_cgroup(sleeper.pid) == inside
+            with pytest.raises(EmulationError, match="no process"):
+                throttle.add(2**22 + 1)
+        assert not throttle.path.exists()
+        assert cpu_cgroup(child.pid) == cpu_cgroup(sleeper.pid) == "/"
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+@root_only
+def test_use_outside_with_is_refused():
+    throttle = DeviceThrottle(0.5)
+    with pytest.raises(EmulationError, match="not set up"):
+        throttle.add(os.getpid())
