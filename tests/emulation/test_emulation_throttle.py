@@ -42,15 +42,16 @@ def test_settings_are_checked(kw):
 
 
 def test_quota_is_speed_times_period_times_cpus():
-    assert DeviceThrottle(0.25).quota_us == 25_000
-    assert DeviceThrottle(0.25, cpus=2).quota_us == 50_000
-    assert DeviceThrottle(0.001).quota_us == 1_000  # the kernel's minimum
+    assert (DeviceThrottle(0.25).quota_us, DeviceThrottle(0.25).period_us) == (2_500, 10_000)
+    assert DeviceThrottle(0.25, cpus=2).quota_us == 5_000
+    slow = DeviceThrottle(0.001)  # the kernel's minimum quota is 1 ms: the period grows
+    assert (slow.quota_us, slow.period_us) == (1_000, 1_000_000)
 
 
 @root_only
 def test_quarter_speed_is_measured_as_such_and_the_cgroup_goes_away():
     with DeviceThrottle(0.25) as throttle:
-        assert (throttle.path / "cpu.cfs_quota_us").read_text().strip() == "25000"
+        assert (throttle.path / "cpu.cfs_quota_us").read_text().strip() == "2500"
         speed = throttle.measure_speed(1.0)
     assert 0.2 <= speed <= 0.32
     assert not throttle.path.exists()

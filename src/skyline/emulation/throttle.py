@@ -2,8 +2,10 @@
 
 Processes inside get `speed * cpus` of a CPU per scheduling period (CFS bandwidth control), so an
 edge worker started with `popen()` computes at a fraction of this host's speed, with the bursty
-timing of a quota (runs for `speed` of each 100 ms period, then waits). `measure_speed()` reports
-the factor actually obtained, which is what a cost model must use rather than the requested one.
+timing of a quota (runs for `speed` of each 10 ms period, then waits; a short period keeps a
+request of a few ms from finishing inside one burst of quota and looking unthrottled).
+`measure_speed()` reports the factor actually obtained, which is what a cost model must use
+rather than the requested one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import errno
 import itertools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -25,7 +28,7 @@ from typing import Any
 from skyline.errors import ConfigError, EmulationError
 
 CPU_ROOT = Path("/sys/fs/cgroup/cpu")
-PERIOD_US = 100_000
+PERIOD_US = 10_000
 _MIN_QUOTA_US = 1_000  # the kernel refuses smaller quotas
 _ids = itertools.count()
 
@@ -99,7 +102,9 @@ class DeviceThrottle:
         self.speed = speed
         self.cpus = cpus
         self.path = CPU_ROOT / f"skyline-{label}"
-        self.quota_us = max(_MIN_QUOTA_US, round(speed * PERIOD_US * cpus))
+        # the kernel wants quota >= 1 ms: very slow devices get a longer period instead
+        self.period_us = max(PERIOD_US, math.ceil(_MIN_QUOTA_US / (speed * cpus)))
+        self.quota_us = max(_MIN_QUOTA_US, round(speed * self.period_us * cpus))
         self._finalizer: weakref.finalize | None = None
 
     def __enter__(self) -> DeviceThrottle:
@@ -118,7 +123,7 @@ class DeviceThrottle:
             ) from None
         self._finalizer = weakref.finalize(self, _remove_cgroup, self.path)
         try:
-            _write(self.path / "cpu.cfs_period_us", PERIOD_US)
+            _write(self.path / "cpu.cfs_period_us", self.period_us)
             _write(self.path / "cpu.cfs_quota_us", self.quota_us)
         except BaseException:
             self._finalizer()

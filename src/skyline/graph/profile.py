@@ -116,22 +116,40 @@ def _initial_env(cap: Captured, inputs: tuple[Any, ...]) -> dict[str, Any]:
     return env
 
 
+def _last_uses(gm: torch.fx.GraphModule, names: list[str]) -> list[list[str]]:
+    """Per step, the values no later step (nor the output) reads: freed right after it runs."""
+    index = {name: i for i, name in enumerate(names)}
+    last: dict[str, int] = {}
+    for node in gm.graph.nodes:
+        for arg in node.all_input_nodes:
+            if node.op == "output":
+                last[arg.name] = len(names)
+            elif node.name in index:
+                last[arg.name] = index[node.name]
+    frees: list[list[str]] = [[] for _ in names]
+    for value, i in last.items():
+        if i < len(names):
+            frees[i].append(value)
+    return frees
+
+
 def _run_once(
     cap: Captured,
     steps: list[tuple[str, _STEP]],
+    frees: list[list[str]],
     inputs: tuple[Any, ...],
-    timed: dict[str, list[float]] | None,
-) -> dict[str, Any]:
+    timed: dict[str, list[float]],
+) -> None:
+    """One timed run that frees every value after its last use, as the real stage modules do:
+    keeping all of them alive would make each op fault in fresh memory and time too slow."""
     env = _initial_env(cap, inputs)
     clock = time.perf_counter
-    for name, step in steps:
-        if timed is None:
-            env[name] = step(env)
-        else:
-            t0 = clock()
-            env[name] = step(env)
-            timed[name].append(clock() - t0)
-    return env
+    for (name, step), dead in zip(steps, frees, strict=True):
+        t0 = clock()
+        env[name] = step(env)
+        timed[name].append(clock() - t0)
+        for value in dead:
+            del env[value]
 
 
 def profile(
@@ -160,11 +178,11 @@ def profile(
     flat = tuple(pytree.tree_leaves(inputs))  # placeholders are the flattened inputs
     with torch.no_grad(), single_thread():
         env, flops = _first_pass(cap, steps, flat)
+        frees = _last_uses(gm, [n.name for n in compute])
         timings: dict[str, list[float]] = {n.name: [] for n in compute}
-        for _ in range(warmup):
-            _run_once(cap, steps, flat, None)
-        for _ in range(repeats):
-            _run_once(cap, steps, flat, timings)
+        for _ in range(warmup + repeats):
+            _run_once(cap, steps, frees, flat, timings)
+        timings = {k: v[warmup:] for k, v in timings.items()}
     values = [
         Value(
             p,
