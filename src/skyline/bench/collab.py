@@ -185,10 +185,16 @@ class _Linux(_Emulation):
         from skyline.emulation import LinuxLink
 
         model = next(iter(plans.values())).model.name
-        with tempfile.TemporaryDirectory() as tmp, LinuxLink.from_link(link) as net:
+        with (
+            ExitStack() as stack,
+            tempfile.TemporaryDirectory() as tmp,
+            LinuxLink.from_link(link) as net,
+        ):
             plans_path = Path(tmp) / "plans.json"
             plans_path.write_text(json.dumps([json.loads(p.to_json()) for p in plans.values()]))
             address = f"tcp://{net.addr_b}:5555"
+            cloud_log = Path(tmp) / "cloud.log"
+            log = stack.enter_context(cloud_log.open("w"))
             py = [sys.executable, "-m"]
             cloud = subprocess.Popen(
                 [
@@ -205,9 +211,10 @@ class _Linux(_Emulation):
                     address,
                 ],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=log,
             )
-            agent = self.throttle.popen(
+            # Start at full speed (imports and capture take seconds), throttle once ready.
+            agent = subprocess.Popen(
                 [
                     *net.exec_prefix("a"),
                     *py,
@@ -224,7 +231,9 @@ class _Linux(_Emulation):
                 text=True,
             )
             try:
-                return _drive(agent, plans, config)
+                return _drive(agent, plans, config, on_ready=self.throttle.add)
+            except EmulationError as exc:
+                raise EmulationError(f"{exc}; cloud log: {cloud_log.read_text()[-2000:]}") from exc
             finally:
                 for proc in (agent, cloud):
                     proc.kill()
@@ -232,7 +241,10 @@ class _Linux(_Emulation):
 
 
 def _drive(
-    agent: subprocess.Popen[str], plans: dict[str, Plan], config: CollabConfig
+    agent: subprocess.Popen[str],
+    plans: dict[str, Plan],
+    config: CollabConfig,
+    on_ready: Callable[[int], None],
 ) -> dict[str, list[RequestRecord]]:
     assert agent.stdin is not None and agent.stdout is not None
 
@@ -242,8 +254,10 @@ def _drive(
             raise EmulationError(f"the edge agent exited with code {agent.poll()}")
         return dict(json.loads(line))
 
-    if not read().get("ready"):
+    ready = read()
+    if not ready.get("ready"):
         raise EmulationError("the edge agent did not start")
+    on_ready(int(ready["pid"]))
     out = {}
     for key in plans:
         agent.stdin.write(
