@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -119,16 +120,16 @@ def candidate_plans(
     return plans, chosen
 
 
-class _Emulation:
+class _Emulation(ABC):
     """Runs a batch of plans over one emulated link; `linux` or `inproc`."""
 
     mode: str
     device_speed: float
 
+    @abstractmethod
     def run(
         self, graph: ModelGraph, plans: dict[str, Plan], link: Link, config: CollabConfig
-    ) -> dict[str, list[RequestRecord]]:
-        raise NotImplementedError
+    ) -> dict[str, list[RequestRecord]]: ...
 
 
 class _Inproc(_Emulation):
@@ -322,14 +323,7 @@ def run_collab(
     cases: list[CaseResult] = []
     with emulation(config) as emu:
         for model_name in config.models:
-            spec = models.spec(model_name)
-            size = config.size if len(spec.input_shape) == 4 and spec.input_shape[-1] > 32 else None
-            graph = profile(
-                spec.build(),
-                spec.example_inputs(size=size),
-                name=model_name,
-                repeats=config.profile_repeats,
-            )
+            graph = model_graph(model_name, config.size, config.profile_repeats)
             for link_name in config.links:
                 if progress:
                     progress(f"{model_name} over {link_name}")

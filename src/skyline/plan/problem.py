@@ -27,7 +27,7 @@ from skyline.plan.spec import (
     Stage,
     TensorSpec,
 )
-from skyline.topology import Node, Topology
+from skyline.topology import Link, Node, Topology
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,6 @@ class Problem:
         )
 
 
-def link_other(link: object, name: str) -> str:
+def link_other(link: Link, name: str) -> str:
     """The other end of a link from `name`."""
-    a, b = link.a, link.b  # type: ignore[attr-defined]
-    return b if name == a else a
+    return link.b if name == link.a else link.a

@@ -11,6 +11,7 @@ RTT cost only grows with the highest label used.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
@@ -127,8 +128,9 @@ def _candidates(problem: Problem, label_sets: list[list[int]]) -> list[np.ndarra
 
 
 class _MinCutPlanner(Planner):
+    @abstractmethod
     def label_sets(self, problem: Problem) -> list[list[int]]:
-        raise NotImplementedError
+        """Label sets to solve (each starting with the origin, 0)."""
 
     def solve(self, problem: Problem) -> np.ndarray:
         candidates = _candidates(problem, self.label_sets(problem))

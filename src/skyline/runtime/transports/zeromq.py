@@ -65,6 +65,9 @@ class ZmqListener(Listener):
         self.address = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
 
     def serve(self, handler: Handler, stop: threading.Event, threads: int = 1) -> None:
+        if threads == 1:
+            self._serve_inline(handler, stop)
+            return
         # Worker threads hand replies to this (socket-owning) thread through a PUSH/PULL pair.
         wake = f"inproc://skyline-replies-{uuid.uuid4().hex}"
         pull = self._ctx.socket(zmq.PULL)
@@ -93,6 +96,14 @@ class ZmqListener(Listener):
         finally:
             push.close(linger=0)
             pull.close(linger=0)
+
+    def _serve_inline(self, handler: Handler, stop: threading.Event) -> None:
+        """One request at a time in this thread: no hand-offs between threads on the hot path."""
+        while not stop.is_set():
+            if self._router.poll(50, zmq.POLLIN):
+                identity, *parts = self._router.recv_multipart(copy=False)
+                reply = handler([p.buffer for p in parts])
+                self._router.send_multipart([identity, *reply], copy=False)
 
     def close(self) -> None:
         self._router.close(linger=0)
