@@ -5,7 +5,14 @@ agent per emulated link and asks it to run every candidate plan:
 
     -> {"op": "run", "plan": KEY, "requests": 10, "warmup": 2}
     <- {"plan": KEY, "records": [...]}            (or {"error": "..."})
+    -> {"op": "run", "plan": KEY, "duration_s": 30}          (back to back for 30 s)
+    -> {"op": "run", "plan": "adaptive", "duration_s": 30}   (needs --adaptive CONFIG)
+    <- {"plan": ..., "records": [...], "switches": [...]}
     -> {"op": "quit"}
+
+CONFIG (JSON) holds what the driver used to make the candidate plans, so both sides make the
+same ones: {"graph": ModelGraph.to_dict(), "topology": ..., "hop": [a, b], "planner": "dads",
+"hysteresis": 0.1, "grid_mbps": [...]}.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import torch
 from skyline import models
 from skyline.errors import SkylineError, TransportError
 from skyline.plan import load_plans
+from skyline.runtime.adapt import AdaptiveEdgeWorker
 from skyline.runtime.edge import EdgeWorker
 from skyline.runtime.stages import captured_graph
 
@@ -31,7 +39,7 @@ def _emit(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _handshake(worker: EdgeWorker, deadline_s: float) -> None:
+def _handshake(worker: EdgeWorker | AdaptiveEdgeWorker, deadline_s: float) -> None:
     """The cloud process may still be starting: retry until `deadline_s`."""
     start = time.monotonic()
     while True:
@@ -51,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout-s", type=float, default=30.0)
     parser.add_argument("--retries", type=int, default=1)
     parser.add_argument("--ready-timeout-s", type=float, default=120.0)
+    parser.add_argument("--adaptive", default=None, help="JSON config for adaptive runs")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     plans = {p.key: p for p in load_plans(args.plans)}

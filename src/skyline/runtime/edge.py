@@ -80,7 +80,9 @@ class EdgeWorker:
         request_id = next(self._ids)
         t0 = time.perf_counter()
         times = StageTimes()
-        record = RequestRecord(request_id, "error", 0.0)
+        record = RequestRecord(
+            request_id, "error", 0.0, plan=self.runner.plan.key, started_s=time.monotonic()
+        )
         try:
             env = self.runner.split.inputs_env(*args, **kwargs)
             self.runner.run_stage(self.node, env, times)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import torch
 
 from skyline.errors import FrameError, RemoteError, TransportError
 from skyline.runtime.transports import Transport, connect
@@ -70,6 +73,14 @@ class HopClient:
         raise TransportError(
             f"{self._name()} unreachable after {self.retries + 1} attempts: {last}"
         )
+
+    def probe(self, nbytes: int) -> tuple[float, int]:
+        """Round trip of a PING padded to about `nbytes`: (seconds, bytes sent up). Measures the
+        link while the current plan sends nothing."""
+        pad = {"pad": torch.zeros(max(nbytes // 4, 1), dtype=torch.float32)}
+        t0 = time.perf_counter()
+        reply = self.call(Frame(FrameKind.PING, 0, pad))
+        return time.perf_counter() - t0, reply.bytes_up
 
     def _name(self) -> str:
         return self.peer if isinstance(self.peer, str) else self.peer.address

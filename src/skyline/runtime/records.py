@@ -21,6 +21,8 @@ class RequestRecord:
     bytes_down: int = 0
     attempts: int = 0
     error: str | None = None
+    plan: str | None = None
+    started_s: float = 0.0  # time.monotonic() when the request began
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
