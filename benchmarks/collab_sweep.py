@@ -80,6 +80,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6)
     parser.add_argument("--mode", default="auto")
     parser.add_argument("--out", default="results/collab")
+    parser.add_argument(
+        "--overhead-only", action="store_true", help="re-measure only the overhead probe"
+    )
     args = parser.parse_args()
     config = CollabConfig(
         models=tuple(args.models.split(",")),
@@ -91,8 +94,11 @@ def main() -> None:
         mode=args.mode,
     )
     with console.status("measuring...") as status:
-        results = run_collab(config, progress=lambda label: console.log(f"measuring {label}"))
-        write_report(results, args.out)  # keep the sweep even if the probe below fails
+        if args.overhead_only:
+            results = json.loads(Path(args.out, "results.json").read_text())
+        else:
+            results = run_collab(config, progress=lambda label: console.log(f"measuring {label}"))
+            write_report(results, args.out)  # keep the sweep even if the probe below fails
         status.update("runtime overhead probe")
         results["overhead"] = overhead(args.mode, requests=20)
     report = write_report(results, args.out)
@@ -100,9 +106,9 @@ def main() -> None:
     goals = {
         "prediction_error_median<=10%": metrics["prediction_error_median"] <= 0.10,
         "dads_regret_median<=5%": metrics["regret_median"].get("dads", np.inf) <= 0.05,
+        # the definition: measured - (compute + bytes/bandwidth + RTT)
         "overhead_p50<=1ms": all(
-            v.get("overhead_vs_plain_tcp_ms", v["overhead_vs_formula_ms"]) <= 1.0
-            for v in results["overhead"]["links"].values()
+            v["overhead_vs_formula_ms"] <= 1.0 for v in results["overhead"]["links"].values()
         ),
     }
     results["goals"] = goals

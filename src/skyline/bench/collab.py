@@ -177,8 +177,16 @@ class _Linux(_Emulation):
     def __init__(self, stack: ExitStack, device_speed: float) -> None:
         from skyline.emulation import DeviceThrottle
 
-        self.throttle = stack.enter_context(DeviceThrottle(device_speed))
-        self.device_speed = self.throttle.measure_speed()
+        # A full-speed edge gets no cgroup: a quota of one CPU would still stall the process
+        # whenever its threads (Python + ZeroMQ I/O) briefly run at once.
+        self.throttle = (
+            stack.enter_context(DeviceThrottle(device_speed)) if device_speed < 1 else None
+        )
+        self.device_speed = self.throttle.measure_speed() if self.throttle else 1.0
+
+    def _on_ready(self, pid: int) -> None:
+        if self.throttle is not None:
+            self.throttle.add(pid)
 
     def run(
         self, graph: ModelGraph, plans: dict[str, Plan], link: Link, config: CollabConfig
@@ -232,7 +240,7 @@ class _Linux(_Emulation):
                 text=True,
             )
             try:
-                return _drive(agent, plans, config, on_ready=self.throttle.add)
+                return _drive(agent, plans, config, on_ready=self._on_ready)
             except EmulationError as exc:
                 raise EmulationError(f"{exc}; cloud log: {cloud_log.read_text()[-2000:]}") from exc
             finally:
