@@ -5,7 +5,7 @@ whole trace while the driver replays the trace onto the emulated link; the same 
 candidate static plan and once with the AdaptiveEdgeWorker. Reports mean latency per strategy,
 the adaptive gain over the best static plan (goal >= 20 %) and requests lost (goal 0). Root only.
 
-    python benchmarks/adaptive_trace.py [--model mobilenet_v2] [--phase-s 15] [--out DIR]
+    python benchmarks/adaptive_trace.py [--model resnet50] [--phase-s 15] [--out DIR]
 """
 
 from __future__ import annotations
@@ -41,12 +41,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default="mobilenet_v2")
+    parser.add_argument("--model", default="resnet50")
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--rates", default="50,2,20", help="Mbit/s of each phase")
-    parser.add_argument("--phase-s", type=float, default=15.0)
+    parser.add_argument("--phase-s", type=float, default=30.0)
     parser.add_argument("--rtt-ms", type=float, default=10.0)
     parser.add_argument("--device-speed", type=float, default=0.25)
+    parser.add_argument("--interval-s", type=float, default=0.25, help="one request per interval")
     parser.add_argument("--out", default="results/adaptive")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
@@ -138,7 +139,14 @@ def main() -> None:
                     drive(agent, {"op": "run", "plan": key, "requests": 3, "warmup": 0})  # connect
                     with TraceReplayer(trace, net):
                         reply = drive(
-                            agent, {"op": "run", "plan": key, "duration_s": duration, "warmup": 0}
+                            agent,
+                            {
+                                "op": "run",
+                                "plan": key,
+                                "duration_s": duration,
+                                "warmup": 0,
+                                "interval_s": args.interval_s,
+                            },
                         )
                     records = reply["records"]
                     assert isinstance(records, list)

@@ -135,9 +135,9 @@ class AdaptiveEdgeWorker:
         *,
         cloud: str,
         initial_mbps: float | None = None,
-        probe_every: int = 4,
+        probe_every: int = 2,
         probe_bytes: int = 32_000,
-        window: int = 5,
+        window: int = 3,
         **edge_options: Any,
     ) -> None:
         self.replanner = replanner

@@ -6,6 +6,7 @@ agent per emulated link and asks it to run every candidate plan:
     -> {"op": "run", "plan": KEY, "requests": 10, "warmup": 2}
     <- {"plan": KEY, "records": [...]}            (or {"error": "..."})
     -> {"op": "run", "plan": KEY, "duration_s": 30}          (back to back for 30 s)
+    -> {"op": "run", "plan": KEY, "duration_s": 30, "interval_s": 0.2}   (one per 200 ms)
     -> {"op": "run", "plan": "adaptive", "duration_s": 30}   (needs --adaptive CONFIG)
     <- {"plan": ..., "records": [...], "switches": [...]}
     -> {"op": "quit"}
@@ -22,16 +23,20 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from skyline import models
-from skyline.errors import SkylineError, TransportError
+from skyline.errors import ConfigError, SkylineError, TransportError
+from skyline.graph import ModelGraph
 from skyline.plan import load_plans
-from skyline.runtime.adapt import AdaptiveEdgeWorker
+from skyline.runtime.adapt import AdaptiveEdgeWorker, Replanner
 from skyline.runtime.edge import EdgeWorker
 from skyline.runtime.stages import captured_graph
+from skyline.topology import Topology
 
 
 def _emit(message: dict[str, Any]) -> None:
@@ -70,7 +75,12 @@ def main(argv: list[str] | None = None) -> None:
         torch.randn(t.shape, generator=generator).to(getattr(torch, t.dtype))
         for t in first.model.inputs
     ]
-    workers: dict[str, EdgeWorker] = {}
+    options: dict[str, Any] = {
+        "cloud": args.cloud,
+        "timeout_s": args.timeout_s,
+        "retries": args.retries,
+    }
+    workers: dict[str, EdgeWorker | AdaptiveEdgeWorker] = {}
     _emit({"ready": True, "pid": os.getpid()})
     for line in sys.stdin:
         command = json.loads(line)
@@ -80,25 +90,63 @@ def main(argv: list[str] | None = None) -> None:
         try:
             worker = workers.get(key)
             if worker is None:
-                worker = EdgeWorker(
-                    plans[key],
-                    graph,
-                    cloud=args.cloud,
-                    timeout_s=args.timeout_s,
-                    retries=args.retries,
+                worker = (
+                    _adaptive(args.adaptive, graph, options)
+                    if key == "adaptive"
+                    else EdgeWorker(plans[key], graph, **options)
                 )
                 _handshake(worker, args.ready_timeout_s)
                 workers[key] = worker
-            for _ in range(int(command.get("warmup", 1))):
-                worker.infer(*inputs)
-            worker.records.clear()
-            for _ in range(int(command.get("requests", 10))):
-                worker.infer(*inputs)
-            _emit({"plan": key, "records": [r.to_dict() for r in worker.records]})
+            _emit({"plan": key, **_run(worker, inputs, command)})
         except (SkylineError, KeyError) as exc:
             _emit({"plan": key, "error": f"{type(exc).__name__}: {exc}"})
     for worker in workers.values():
         worker.close()
+
+
+def _adaptive(
+    config_path: str | None, graph: ModelGraph, options: dict[str, Any]
+) -> AdaptiveEdgeWorker:
+    if config_path is None:
+        raise ConfigError("adaptive runs need --adaptive CONFIG", fix="start the agent with it")
+    config = json.loads(Path(config_path).read_text())
+    replanner = Replanner(
+        ModelGraph.from_dict(config["graph"]),
+        Topology.model_validate(config["topology"]),
+        (config["hop"][0], config["hop"][1]),
+        planner=config.get("planner", "dads"),
+        grid_mbps=config.get("grid_mbps"),
+        hysteresis=config.get("hysteresis", 0.1),
+    )
+    return AdaptiveEdgeWorker(replanner, graph, **options)
+
+
+def _run(
+    worker: EdgeWorker | AdaptiveEdgeWorker, inputs: list[torch.Tensor], command: dict[str, Any]
+) -> dict[str, Any]:
+    """Warm-up requests, then `requests` of them or as many as fit in `duration_s`."""
+    for _ in range(int(command.get("warmup", 1))):
+        worker.infer(*inputs)
+    worker.records.clear()
+    if isinstance(worker, AdaptiveEdgeWorker):
+        worker.switches.clear()
+    duration = command.get("duration_s")
+    interval = float(command.get("interval_s", 0.0))
+    if duration is not None:
+        start = time.monotonic()
+        end = start + float(duration)
+        while time.monotonic() < end:
+            worker.infer(*inputs)
+            if interval:  # a fixed cadence, like a camera: the next frame is not sent early
+                slots = int((time.monotonic() - start) / interval) + 1
+                time.sleep(max(0.0, start + slots * interval - time.monotonic()))
+    else:
+        for _ in range(int(command.get("requests", 10))):
+            worker.infer(*inputs)
+    out: dict[str, Any] = {"records": [r.to_dict() for r in worker.records]}
+    if isinstance(worker, AdaptiveEdgeWorker):
+        out["switches"] = [asdict(sw) for sw in worker.switches]
+    return out
 
 
 if __name__ == "__main__":

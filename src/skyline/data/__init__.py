@@ -1,0 +1,17 @@
+"""Offline datasets as `TensorDataset`s: real Fashion-MNIST from disk, sklearn's digits."""
+
+from skyline.data.digits import digits
+from skyline.data.fashion_mnist import CLASSES, MEAN, ROOT_ENV, STD, fashion_mnist
+from skyline.data.idx import read_idx
+from skyline.data.split import split_holdout
+
+__all__ = [
+    "CLASSES",
+    "MEAN",
+    "ROOT_ENV",
+    "STD",
+    "digits",
+    "fashion_mnist",
+    "read_idx",
+    "split_holdout",
+]

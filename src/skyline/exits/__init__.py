@@ -1,0 +1,22 @@
+"""Early-exit inference (BranchyNet / Edgent): multi-exit models, joint training, calibration,
+and the exit policy that decides, outside the traced model, where each sample stops."""
+
+from skyline.exits.calibrate import calibrated_probs, expected_calibration_error, fit_temperature
+from skyline.exits.model import EarlyExitNet, ExitPrefix, fashion_exit_net
+from skyline.exits.policy import ExitOutcome, choose_thresholds, exit_policy
+from skyline.exits.train import evaluate, predict_logits, train_joint
+
+__all__ = [
+    "EarlyExitNet",
+    "ExitOutcome",
+    "ExitPrefix",
+    "calibrated_probs",
+    "choose_thresholds",
+    "evaluate",
+    "exit_policy",
+    "expected_calibration_error",
+    "fashion_exit_net",
+    "fit_temperature",
+    "predict_logits",
+    "train_joint",
+]
