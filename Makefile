@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# Plan a multi-branch model with every planner, then run plans for real: edge and cloud
+# processes over emulated 3G/4G/WiFi/5G links with a throttled edge (in-process without root).
 demo: setup
-	$(BIN)/skyline topology device-edge-cloud
 	$(BIN)/skyline plan inception --topology device-edge-cloud --planner all
-	$(BIN)/skyline sweep inception --topology device-edge-cloud --out results
+	$(BIN)/skyline demo --out runs
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

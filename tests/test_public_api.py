@@ -3,9 +3,11 @@
 import skyline
 
 EXPECTED = {
+    "CloudWorker",
     "ConfigError",
     "Constraints",
     "CostModel",
+    "EdgeWorker",
     "InfeasiblePlanError",
     "Link",
     "ModelCaptureError",

@@ -25,12 +25,15 @@ from skyline.errors import (
 )
 from skyline.graph import CostModel, ModelGraph, profile
 from skyline.plan import Constraints, Objective, Plan, Planner, planners, split
+from skyline.runtime import CloudWorker, EdgeWorker
 from skyline.topology import Link, Node, Tier, Topology, load_topology, topology_preset
 
 __all__ = [
+    "CloudWorker",
     "ConfigError",
     "Constraints",
     "CostModel",
+    "EdgeWorker",
     "InfeasiblePlanError",
     "Link",
     "ModelCaptureError",
