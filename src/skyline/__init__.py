@@ -11,7 +11,7 @@ whose composition equals the original model:
     >>> stages = skyline.split(graph, plan)
 """
 
-from skyline import models
+from skyline import cascade, data, exits, models
 from skyline._version import __version__
 from skyline.errors import (
     ConfigError,
@@ -50,6 +50,9 @@ __all__ = [
     "TopologyError",
     "UnknownNameError",
     "__version__",
+    "cascade",
+    "data",
+    "exits",
     "load_topology",
     "models",
     "planners",
