@@ -41,7 +41,16 @@ class CollabConfig:
     models: tuple[str, ...] = ("small_cnn", "resnet18", "mobilenet_v2")
     size: int | None = 96
     links: tuple[str, ...] = ("3g", "4g", "wifi", "5g")
-    planners: tuple[str, ...] = ("edge-only", "cloud-only", "neurosurgeon", "dads")
+    # every planner that applies to an edge -> cloud path (device-only needs a device tier);
+    # one that finds no plan (exhaustive on large graphs) is listed as such in the results
+    planners: tuple[str, ...] = (
+        "edge-only",
+        "cloud-only",
+        "neurosurgeon",
+        "dads",
+        "tiered",
+        "exhaustive",
+    )
     extra_cuts: int = 3
     device_speed: float = 0.25
     requests: int = 8

@@ -99,6 +99,16 @@ def demo_command(
             "-" if r["speedup"] is None else f"{r['speedup']:.2f}x",
         )
     console.print(table)
+    missing = sorted(
+        {
+            f"{p} ({c['model']})"
+            for c in results["cases"]
+            for p, k in c["chosen"].items()
+            if k is None
+        }
+    )
+    if missing:
+        console.print(f"no plan (graph too large or infeasible): {', '.join(missing)}")
     m = results["metrics"]
     console.print(
         f"median |predicted - measured| / measured: {m['prediction_error_median']:.1%}; "
