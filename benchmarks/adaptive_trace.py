@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from skyline.bench.collab import model_graph
+from skyline.bench.collab import model_graph, node_processes
 from skyline.bench.machine import machine_info
 from skyline.bench.plots import line_plot
 from skyline.emulation import DeviceThrottle, LinuxLink, TraceReplayer
@@ -88,48 +88,13 @@ def main() -> None:
             )
         )
         with LinuxLink(rates[0], rates[0], args.rtt_ms) as net:
-            address = f"tcp://{net.addr_b}:5555"
-            py = [sys.executable, "-m"]
-            cloud = subprocess.Popen(
-                [
-                    *net.exec_prefix("b"),
-                    *py,
-                    "skyline",
-                    "serve",
-                    "cloud",
-                    "--plan",
-                    str(plans_path),
-                    "--model",
-                    args.model,
-                    "--bind",
-                    address,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+            processes = node_processes(
+                net,
+                plans_path,
+                args.model,
+                agent_args=("--adaptive", str(config_path), "--timeout-s", "10", "--retries", "1"),
             )
-            agent = subprocess.Popen(
-                [
-                    *net.exec_prefix("a"),
-                    *py,
-                    "skyline.runtime.agent",
-                    "--plans",
-                    str(plans_path),
-                    "--model",
-                    args.model,
-                    "--cloud",
-                    address,
-                    "--adaptive",
-                    str(config_path),
-                    "--timeout-s",
-                    "10",
-                    "--retries",
-                    "1",
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            try:
+            with processes as (_cloud, agent):
                 assert agent.stdout is not None
                 ready = json.loads(agent.stdout.readline())
                 throttle.add(int(ready["pid"]))
@@ -168,10 +133,6 @@ def main() -> None:
                     print(
                         f"{key:12s} mean {results[key]['mean_ms']:8.2f} ms, {len(records)} requests"
                     )
-            finally:
-                for proc in (agent, cloud):
-                    proc.kill()
-                    proc.wait()
     static = {k: v for k, v in results.items() if k != "adaptive"}
     best_key = min(static, key=lambda k: static[k]["mean_ms"])
     gain = 1 - results["adaptive"]["mean_ms"] / static[best_key]["mean_ms"]
@@ -191,7 +152,7 @@ def main() -> None:
         "goals_met": {"gain>=20%": gain >= 0.2, "lost==0": results["adaptive"]["lost"] == 0},
     }
     (out_dir / "adaptive_trace.json").write_text(json.dumps(report, indent=2))
-    series = {
+    series: dict[str, tuple[Sequence[float], Sequence[float]]] = {
         (v["label"] if k == "adaptive" else f"static {k[:6]} {v['placement']}"): (
             [p[0] for p in v["series"]],
             [p[1] for p in v["series"]],

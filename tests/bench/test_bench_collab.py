@@ -56,3 +56,30 @@ def test_inproc_run_and_report(tmp_path):
     assert "median |predicted - measured|" in text and "dads" in text
     assert (tmp_path / "predicted_vs_measured.png").stat().st_size > 0
     assert (tmp_path / "latency-small_cnn.png").stat().st_size > 0
+
+
+@pytest.mark.root
+def test_linux_run_over_namespaces_and_cgroup():
+    from skyline.emulation import link_available, throttle_available
+
+    for ok, why in (link_available(), throttle_available()):
+        if not ok:
+            pytest.skip(why)
+    config = CollabConfig(
+        models=("small_cnn",),
+        links=("wifi",),
+        requests=2,
+        warmup=1,
+        mode="linux",
+        planners=("edge-only", "cloud-only"),
+        extra_cuts=0,
+        profile_repeats=2,
+    )
+    results = run_collab(config)
+    assert results["mode"].startswith("linux")
+    assert 0.15 < results["device_speed_measured"] < 0.35
+    (case,) = results["cases"]
+    by_plan = {r["plan"]: r for r in case["rows"]}
+    cloud = by_plan[case["chosen"]["cloud-only"]]["measured"]
+    assert cloud["outcomes"] == {"remote": 2}
+    assert cloud["p50_ms"] >= 5.0  # the WiFi preset's RTT alone is 5 ms

@@ -210,52 +210,65 @@ class _Linux(_Emulation):
         ):
             plans_path = Path(tmp) / "plans.json"
             plans_path.write_text(json.dumps([json.loads(p.to_json()) for p in plans.values()]))
-            address = f"tcp://{net.addr_b}:5555"
             cloud_log = Path(tmp) / "cloud.log"
             log = stack.enter_context(cloud_log.open("w"))
-            py = [sys.executable, "-m"]
-            cloud = subprocess.Popen(
-                [
-                    *net.exec_prefix("b"),
-                    *py,
-                    "skyline",
-                    "serve",
-                    "cloud",
-                    "--plan",
-                    str(plans_path),
-                    "--model",
-                    model,
-                    "--bind",
-                    address,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-            # Start at full speed (imports and capture take seconds), throttle once ready.
-            agent = subprocess.Popen(
-                [
-                    *net.exec_prefix("a"),
-                    *py,
-                    "skyline.runtime.agent",
-                    "--plans",
-                    str(plans_path),
-                    "--model",
-                    model,
-                    "--cloud",
-                    address,
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
+            _cloud, agent = stack.enter_context(node_processes(net, plans_path, model, log=log))
             try:
                 return _drive(agent, plans, config, on_ready=self._on_ready)
             except EmulationError as exc:
                 raise EmulationError(f"{exc}; cloud log: {cloud_log.read_text()[-2000:]}") from exc
-            finally:
-                for proc in (agent, cloud):
-                    proc.kill()
-                    proc.wait()
+
+
+@contextmanager
+def node_processes(
+    net: Any, plans_path: Path, model: str, *, agent_args: tuple[str, ...] = (), log: Any = None
+) -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[str]]]:
+    """A cloud worker in the link's namespace b serving `plans_path`, and an edge agent (JSON
+    lines on stdin/stdout) in namespace a; both killed on exit. The agent starts at full speed
+    (imports and capture take seconds): throttle it once it says it is ready."""
+    address = f"tcp://{net.addr_b}:5555"
+    cloud = subprocess.Popen(
+        [
+            *net.exec_prefix("b"),
+            sys.executable,
+            "-m",
+            "skyline",
+            "serve",
+            "cloud",
+            "--plan",
+            str(plans_path),
+            "--model",
+            model,
+            "--bind",
+            address,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log if log is not None else subprocess.DEVNULL,
+    )
+    agent = subprocess.Popen(
+        [
+            *net.exec_prefix("a"),
+            sys.executable,
+            "-m",
+            "skyline.runtime.agent",
+            "--plans",
+            str(plans_path),
+            "--model",
+            model,
+            "--cloud",
+            address,
+            *agent_args,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield cloud, agent
+    finally:
+        for proc in (agent, cloud):
+            proc.kill()
+            proc.wait()
 
 
 def _drive(
