@@ -39,7 +39,7 @@ def test_split_execution_equals_model(scheme, model, inputs, plan2):
 
 def test_three_tiers_relay_through_the_edge(model, inputs, plan3):
     assert [s.node for s in plan3.stages if s.ops] == ["device", "edge", "cloud"]
-    with CloudWorker(plan3, model, bind_address=addr("zmq")) as cloud:
+    with CloudWorker(plan3, model, node="cloud", bind_address=addr("zmq")) as cloud:
         with CloudWorker(
             plan3, model, node="edge", bind_address=addr("zmq"), upstream=cloud.address
         ) as mid:
@@ -165,3 +165,11 @@ def test_missing_upstream_and_origin_errors(model, plan3):
         CloudWorker(plan3, model, node="device")
     with pytest.raises(PlanError, match="cloud address"):
         EdgeWorker(plan3, model)
+
+
+def test_handshake_refuses_a_worker_for_another_node(model, plan3):
+    # the origin of plan3 sends to "edge"; a worker serving "cloud" must be refused up front
+    with CloudWorker(plan3, model, node="cloud", bind_address=addr("inproc")) as cloud:
+        with EdgeWorker(plan3, model, cloud=cloud.address) as edge:
+            with pytest.raises(PlanError, match="--node edge"):
+                edge.handshake()

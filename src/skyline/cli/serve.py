@@ -53,7 +53,9 @@ def _model(plans: list[Plan], spec: str | None) -> torch.nn.Module:
 def serve_cloud(
     plan: PlanPath,
     model: ModelOpt = None,
-    node: Annotated[str | None, typer.Option(help="path node to serve (default: the last)")] = None,
+    node: Annotated[
+        str | None, typer.Option(help="path node to serve (default: the one after the origin)")
+    ] = None,
     bind: Annotated[str, typer.Option(help="address to listen on")] = "tcp://0.0.0.0:5555",
     upstream: Annotated[
         str | None, typer.Option(help="next node's address, when the plan continues above")
@@ -65,7 +67,7 @@ def serve_cloud(
     slowdown: Slowdown = 1.0,
     codec: Codec = None,
 ) -> None:
-    """Serve a node's stages (default: the cloud) to any number of edge clients."""
+    """Serve one node's stages (default: the node after the origin) to any number of edges."""
     plans = load_plans(plan)
     torch.set_num_threads(1)
     worker = CloudWorker(

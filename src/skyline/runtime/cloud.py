@@ -49,7 +49,8 @@ class CloudWorker:
     ) -> None:
         self.runners = runners_for(plans, model, slowdown=slowdown, codec=codec)
         first = next(iter(self.runners.values()))
-        self.node = node or first.path[-1]
+        # default: the node the origin sends to; further nodes need their own worker
+        self.node = node or first.next_hop(0) or first.path[-1]
         for runner in self.runners.values():
             position = runner.position(self.node)
             if position == 0:

@@ -59,6 +59,13 @@ class EdgeWorker:
             return {}
         reply = self.hop.call(Frame(FrameKind.PING, 0)).frame
         plan = self.runner.plan
+        expected_node = self.runner.next_hop(0)
+        if reply.meta.get("node") != expected_node:
+            raise PlanError(
+                f"the worker at {self.hop.peer} serves node {reply.meta.get('node')!r}, but this "
+                f"plan's next hop is {expected_node!r}",
+                fix=f"start that worker with --node {expected_node}",
+            )
         served = reply.meta.get("plans", {}).get(plan.key)
         if served is None:
             raise PlanError(

@@ -74,9 +74,15 @@ class PlanRunner:
             )
         return self.path.index(node)
 
+    def next_hop(self, position: int) -> str | None:
+        """The next node above `position` that computes something. Nodes in between only relay
+        (their cuts carry the same tensors), so a worker talks to this node directly."""
+        busy = {stage.node for stage in self.plan.stages if stage.ops}
+        return next((n for n in self.path[position + 1 :] if n in busy), None)
+
     def needs_upstream(self, position: int) -> bool:
         """Does any stage run beyond this path position?"""
-        return bool(self.up.get(position))
+        return self.next_hop(position) is not None
 
     def _run(self, node: str, env: dict[str, Any]) -> float | None:
         module = self._modules.get(node)
