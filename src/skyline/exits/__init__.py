@@ -4,6 +4,7 @@ and the exit policy that decides, outside the traced model, where each sample st
 from skyline.exits.calibrate import calibrated_probs, expected_calibration_error, fit_temperature
 from skyline.exits.model import EarlyExitNet, ExitPrefix, fashion_exit_net
 from skyline.exits.policy import ExitOutcome, choose_thresholds, exit_policy
+from skyline.exits.runtime import confident_exit, exit_plan
 from skyline.exits.train import evaluate, predict_logits, train_joint
 
 __all__ = [
@@ -12,7 +13,9 @@ __all__ = [
     "ExitPrefix",
     "calibrated_probs",
     "choose_thresholds",
+    "confident_exit",
     "evaluate",
+    "exit_plan",
     "exit_policy",
     "expected_calibration_error",
     "fashion_exit_net",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from torch import nn
@@ -23,7 +24,9 @@ class EdgeWorker:
     """Serves inference at the origin node (path[0]) of a plan.
 
     `cloud` is the next node's address (or a Transport); `wrap` optionally wraps the transport
-    (e.g. an in-process link shaper). With no stages above the origin, no connection is made."""
+    (e.g. an in-process link shaper). With no stages above the origin, no connection is made.
+    `exit_rule(values)` sees the origin stage's values and may return a result instead of going
+    on (an early exit when confident; outcome "exit"); None continues the plan."""
 
     def __init__(
         self,
@@ -36,6 +39,7 @@ class EdgeWorker:
         slowdown: float = 1.0,
         codec: str | None = None,
         wrap: Any = None,
+        exit_rule: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
         self.runner = PlanRunner(plan, model, slowdown=slowdown, codec=codec)
         self.node = plan.path[0]
@@ -51,6 +55,7 @@ class EdgeWorker:
             else None
         )
         self.records: list[RequestRecord] = []
+        self.exit_rule = exit_rule
         self._ids = itertools.count(1)
 
     def handshake(self) -> dict[str, Any]:
@@ -93,6 +98,11 @@ class EdgeWorker:
         try:
             env = self.runner.split.inputs_env(*args, **kwargs)
             self.runner.run_stage(self.node, env, times)
+            if self.exit_rule is not None:
+                early = self.exit_rule(env)
+                if early is not None:
+                    record.outcome = "exit"
+                    return early
             outcome: Outcome = "local"
             if self.hop is not None:
                 outcome = self._remote(request_id, env, times, record)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["local", "remote", "fallback", "error"]
+Outcome = Literal["local", "remote", "fallback", "exit", "error"]
 
 
 @dataclass

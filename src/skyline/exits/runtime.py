@@ -1,0 +1,67 @@
+"""Early exits in the real runtime: a plan that computes an exit at the origin, and the rule that
+returns the exit's answer there when it is confident (otherwise the plan goes on to the cloud)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from skyline.errors import PlanError
+from skyline.graph import CostModel, ModelGraph
+from skyline.plan import Plan, Problem
+from skyline.topology import Topology
+
+
+def exit_plan(
+    graph: ModelGraph,
+    topology: Topology,
+    exit_index: int,
+    *,
+    path: list[str] | None = None,
+    cost_model: CostModel | None = None,
+) -> Plan:
+    """Everything output `exit_index` depends on runs at the origin; the rest on the next node.
+
+    The cut is then exactly the features the rest of the backbone needs, and the exit's logits
+    are available at the origin for `confident_exit`."""
+    if not 0 <= exit_index < len(graph.outputs):
+        raise PlanError(
+            f"exit {exit_index} does not exist: the model has {len(graph.outputs)} outputs",
+            fix=f"pick an exit in 0..{len(graph.outputs) - 1}",
+        )
+    needed: set[str] = set()
+    stack = [graph.outputs[exit_index]]
+    inputs = {v.name for v in graph.inputs}
+    while stack:
+        name = stack.pop()
+        if name in needed or name in inputs:
+            continue
+        needed.add(name)
+        stack.extend(graph.op(name).args)
+    labels = np.array([0 if op.name in needed else 1 for op in graph.ops], dtype=np.int64)
+    problem = Problem(graph, topology, path=path, cost_model=cost_model)
+    if problem.K < 2:
+        raise PlanError("an exit plan needs a path of at least two nodes", fix="add a node")
+    return problem.to_plan(labels, f"exit@{exit_index}")
+
+
+def confident_exit(
+    value: str, temperature: float, threshold: float
+) -> Callable[[dict[str, Any]], torch.Tensor | None]:
+    """An `EdgeWorker` exit rule: return the exit's logits when every sample's calibrated
+    top-class probability reaches `threshold` (a batch leaves together or not at all)."""
+
+    def rule(values: dict[str, Any]) -> torch.Tensor | None:
+        logits = values.get(value)
+        if logits is None:
+            raise PlanError(
+                f"exit value {value!r} is not computed at the origin",
+                fix="make the plan with exit_plan() so the exit head runs there",
+            )
+        confidence = torch.softmax(logits / temperature, dim=-1).amax(dim=-1)
+        return logits if bool((confidence >= threshold).all()) else None
+
+    return rule
