@@ -38,15 +38,14 @@ import struct
 import subprocess
 import sys
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fcntl import ioctl
 from pathlib import Path
 from select import select
-from types import TracebackType
 from typing import Any, TypeVar
 
+from skyline.emulation._guard import Guarded
 from skyline.errors import ConfigError, EmulationError
 from skyline.topology.spec import Link
 
@@ -206,7 +205,7 @@ def _check_link(up_mbps: float, down_mbps: float, rtt_ms: float, loss: float) ->
         )
 
 
-class LinuxLink:
+class LinuxLink(Guarded):
     """Side a (the edge) and side b (the cloud) in two namespaces, joined by an emulated link.
 
     `up_mbps` is a -> b, `down_mbps` b -> a; each direction gets RTT / 2 of delay and `loss`.
@@ -240,7 +239,6 @@ class LinuxLink:
         self.addr_a, self.addr_b = f"{subnet}.1", f"{subnet}.2"
         self.tcp_cc = ""  # the namespaces' TCP congestion control, known once set up
         self._res = _Resources()
-        self._finalizer: weakref.finalize | None = None
         self._control = threading.Lock()
 
     @classmethod
@@ -255,24 +253,10 @@ class LinuxLink:
                 f"cannot set up a LinuxLink: {why}",
                 fix="use the in-process Shaper instead, or run as root",
             )
-        if self._finalizer is not None and self._finalizer.alive:
+        if self.active:
             raise EmulationError("this LinuxLink is already set up", fix="enter it only once")
-        self._finalizer = weakref.finalize(self, _teardown, self._res)
-        try:
-            self._setup()
-        except BaseException:
-            self._finalizer()
-            raise
+        self._guarded_setup(_teardown, (self._res,), self._setup)
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._finalizer is not None
-        self._finalizer()
 
     def _setup(self) -> None:
         queue_s = max(_MIN_QUEUE_S, self.rtt_ms / 1e3)

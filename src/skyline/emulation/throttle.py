@@ -19,12 +19,11 @@ import os
 import subprocess
 import sys
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from skyline.emulation._guard import Guarded
 from skyline.errors import ConfigError, EmulationError
 
 CPU_ROOT = Path("/sys/fs/cgroup/cpu")
@@ -83,7 +82,7 @@ def _remove_cgroup(path: Path) -> None:
     )
 
 
-class DeviceThrottle:
+class DeviceThrottle(Guarded):
     """A cgroup that gives its processes `speed` of a CPU (times `cpus` CPUs in all).
 
     With cpus > 1 the quota is shared: a single thread may use up to min(1, speed * cpus) of a
@@ -105,7 +104,6 @@ class DeviceThrottle:
         # the kernel wants quota >= 1 ms: very slow devices get a longer period instead
         self.period_us = max(PERIOD_US, math.ceil(_MIN_QUOTA_US / (speed * cpus)))
         self.quota_us = max(_MIN_QUOTA_US, round(speed * self.period_us * cpus))
-        self._finalizer: weakref.finalize | None = None
 
     def __enter__(self) -> DeviceThrottle:
         ok, why = throttle_available()
@@ -121,27 +119,16 @@ class DeviceThrottle:
                 f"cgroup {self.path} already exists (in use, or left by a crashed run)",
                 fix=f"pass another name, or rmdir {self.path} if no run uses it",
             ) from None
-        self._finalizer = weakref.finalize(self, _remove_cgroup, self.path)
-        try:
-            _write(self.path / "cpu.cfs_period_us", self.period_us)
-            _write(self.path / "cpu.cfs_quota_us", self.quota_us)
-        except BaseException:
-            self._finalizer()
-            raise
+        self._guarded_setup(_remove_cgroup, (self.path,), self._write_quota)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._finalizer is not None
-        self._finalizer()
+    def _write_quota(self) -> None:
+        _write(self.path / "cpu.cfs_period_us", self.period_us)
+        _write(self.path / "cpu.cfs_quota_us", self.quota_us)
 
     def _procs(self) -> Path:
         """The cgroup's process list; fails clearly outside `with`."""
-        if self._finalizer is None or not self._finalizer.alive:
+        if not self.active:
             raise EmulationError("the DeviceThrottle is not set up", fix="use it inside `with`")
         return self.path / "cgroup.procs"
 
