@@ -41,6 +41,9 @@ ModelArg = Annotated[
         show_default=False,
     ),
 ]
+TopologyOpt = Annotated[
+    str, typer.Option("--topology", "-t", help="topology preset or .toml/.yaml file")
+]
 InputShape = Annotated[
     str | None,
     typer.Option(

@@ -15,6 +15,7 @@ from skyline.cli._common import (
     ModelArg,
     Repeats,
     Size,
+    TopologyOpt,
     console,
     fmt_bytes,
     fmt_gflops,
@@ -116,9 +117,7 @@ def _op_table(graph: ModelGraph, plans: dict[str, Plan]) -> None:
 
 def plan_command(
     model: ModelArg,
-    topology: Annotated[
-        str, typer.Option("--topology", "-t", help="topology preset or .toml/.yaml file")
-    ] = "device-edge-cloud",
+    topology: TopologyOpt = "device-edge-cloud",
     planner: Annotated[
         list[str] | None,
         typer.Option(

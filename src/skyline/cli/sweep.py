@@ -16,6 +16,7 @@ from skyline.cli._common import (
     ModelArg,
     Repeats,
     Size,
+    TopologyOpt,
     console,
     fmt_ms,
     new_table,
@@ -50,9 +51,7 @@ def _placement(point: SweepPoint) -> str:
 
 def sweep_command(
     model: ModelArg,
-    topology: Annotated[
-        str, typer.Option("--topology", "-t", help="topology preset or .toml/.yaml file")
-    ] = "device-edge-cloud",
+    topology: TopologyOpt = "device-edge-cloud",
     link: Annotated[
         str | None, typer.Option(help="link to vary as A-B (default: the path's first hop)")
     ] = None,
