@@ -86,3 +86,10 @@ def test_adaptive_worker_switches_without_losing_requests(setup):
     assert len(edge.records) == 14 and all(r.outcome in ("remote", "local") for r in edge.records)
     assert edge.switches and edge.switches[-1].from_plan == start
     assert edge.records[-1].plan == edge.current != start
+
+
+def test_replanner_shortcut_equals_full_evaluation(setup):
+    _, _, graph, topo = setup
+    replanner = Replanner(graph, topo, ("edge", "cloud"))
+    for mbps in (0.3, 7.0, 640.0):
+        assert replanner.predicted_s(mbps) == pytest.approx(replanner._objectives(mbps), rel=1e-9)

@@ -95,7 +95,12 @@ class Replanner:
         for mbps in grid:
             plan = planners.create(planner).plan(graph, self._at(float(mbps)), objective=objective)
             self.plans.setdefault(plan.key, plan)
-        self._labels = {key: self._labels_of(plan) for key, plan in self.plans.items()}
+        # Each candidate's objective is a + b / mbps (transfer time scales with 1 / bandwidth,
+        # both directions alike): two exact evaluations give a and b, so choosing at run time
+        # costs no re-evaluation of the graph.
+        lo, hi = self._objectives(1.0), self._objectives(100.0)
+        self._slope = {k: (lo[k] - hi[k]) / (1.0 - 0.01) for k in self.plans}
+        self._base = {k: lo[k] - self._slope[k] for k in self.plans}
 
     def _at(self, mbps: float) -> Topology:
         ratio = self.link.down_mbps / self.link.up_mbps
@@ -107,13 +112,17 @@ class Replanner:
         where = plan.placement()
         return np.array([plan.path.index(where[op.name]) for op in self.graph.ops], dtype=np.int64)
 
-    def predicted_s(self, mbps: float) -> dict[str, float]:
-        """Predicted objective of every candidate at `mbps`."""
+    def _objectives(self, mbps: float) -> dict[str, float]:
         topo = self._at(mbps)
         problem = Problem(self.graph, topo, cost_model=CostModel(topo), objective=self.objective)
         return {
-            k: problem.objective_value(problem.evaluate(lab)) for k, lab in self._labels.items()
+            key: problem.objective_value(problem.evaluate(self._labels_of(plan)))
+            for key, plan in self.plans.items()
         }
+
+    def predicted_s(self, mbps: float) -> dict[str, float]:
+        """Predicted objective of every candidate at `mbps`."""
+        return {k: self._base[k] + self._slope[k] / mbps for k in self.plans}
 
     def choose(self, mbps: float, current: str | None) -> str:
         costs = self.predicted_s(mbps)
