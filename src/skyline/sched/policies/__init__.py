@@ -1,0 +1,16 @@
+"""Scheduling policies behind one interface, created by name: `policies.create("random")`."""
+
+from skyline.sched.policies import balance, fixed, greedy
+from skyline.sched.policies.base import POLICIES, Policy, check_policy, create, names, register
+
+__all__ = [
+    "POLICIES",
+    "Policy",
+    "balance",
+    "check_policy",
+    "create",
+    "fixed",
+    "greedy",
+    "names",
+    "register",
+]
