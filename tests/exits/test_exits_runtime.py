@@ -49,7 +49,7 @@ def test_confident_requests_exit_at_the_edge(setup, threshold, outcome):
     rule = confident_exit(graph.outputs[0], temperature=1.0, threshold=threshold)
     address = f"inproc://{uuid.uuid4().hex}"
     with CloudWorker(plan, graph, bind_address=address):
-        with EdgeWorker(plan, graph, cloud=address, exit_rule=rule) as edge:
+        with EdgeWorker(plan, graph, cloud=address, exits=[rule]) as edge:
             out = edge.infer(x)
     with torch.no_grad():
         ref = model(x)

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from hand import hand_graph
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -117,15 +118,6 @@ def test_dads_beats_neurosurgeon_on_inception_for_some_link():
             assert dads <= ns * (1 + 1e-9)
             gains.append(ns / dads)
     assert max(gains) > 1.02, max(gains)
-
-
-def hand_graph():
-    # x (1000 B) -> a (out 4000 B, 2 ms on host) -> b (out 100 B, 6 ms on host) -> output
-    ops = [
-        Op("a", "t", ("x",), 0, 10, (), 4000.0, None, None, 0.002),
-        Op("b", "t", ("a",), 0, 20, (), 100.0, None, None, 0.006),
-    ]
-    return ModelGraph("hand", [Value("x", (250,), "float32", 1000)], ops, ["b"])
 
 
 def test_costs_match_hand_computation():

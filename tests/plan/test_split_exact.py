@@ -98,3 +98,34 @@ def test_stage_reports_missing_input(det_topology):
     stage = split(graph, plan).stages[-1]
     with pytest.raises(PlanError, match="missing input"):
         stage({})
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 10_000))
+def test_stage_segments_compose_to_the_stage(seed, det_topology):
+    """Pieces of a stage (cut where chosen values appear) run in order equal the stage."""
+    from skyline.plan.split import segments
+
+    model = RandomDag(seed, seed % 7 + 3).eval()
+    inputs = model.example_inputs()
+    graph = profile(model, inputs, warmup=0, repeats=1)
+    problem = Problem(graph, det_topology)
+    labels = np.zeros(graph.num_ops, dtype=np.int64)
+    stage = split(graph, problem.to_plan(labels, "local")).stages[0]
+    rng = np.random.default_rng(seed)
+    picked = sorted(rng.choice(graph.num_ops, size=min(2, graph.num_ops), replace=False))
+    ends = [graph.ops[i].name for i in picked]
+    env = dict(zip(stage.receives, inputs))
+    with torch.no_grad():
+        whole = stage(env)
+    pieced = dict(env)
+    for piece, end in zip(segments(stage, ends), [*ends, None]):
+        with torch.no_grad():
+            pieced.update(piece(pieced))
+        assert end is None or end in pieced
+    assert_same([whole[k] for k in stage.sends], [pieced[k] for k in stage.sends])
+    if len(ends) == 2:
+        with pytest.raises(PlanError, match="order"):
+            segments(stage, ends[::-1])

@@ -2,6 +2,7 @@
 and the exit policy that decides, outside the traced model, where each sample stops."""
 
 from skyline.exits.calibrate import calibrated_probs, expected_calibration_error, fit_temperature
+from skyline.exits.edgent import EdgentChoice, ExitEvidence, edgent, exit_evidence
 from skyline.exits.model import EarlyExitNet, ExitPrefix, fashion_exit_net
 from skyline.exits.policy import ExitOutcome, choose_thresholds, exit_policy
 from skyline.exits.runtime import confident_exit, exit_plan
@@ -9,12 +10,16 @@ from skyline.exits.train import evaluate, predict_logits, train_joint
 
 __all__ = [
     "EarlyExitNet",
+    "EdgentChoice",
+    "ExitEvidence",
     "ExitOutcome",
     "ExitPrefix",
     "calibrated_probs",
     "choose_thresholds",
     "confident_exit",
+    "edgent",
     "evaluate",
+    "exit_evidence",
     "exit_plan",
     "exit_policy",
     "expected_calibration_error",

@@ -3,7 +3,7 @@ returns the exit's answer there when it is confident (otherwise the plan goes on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,15 +32,7 @@ def exit_plan(
             f"exit {exit_index} does not exist: the model has {len(graph.outputs)} outputs",
             fix=f"pick an exit in 0..{len(graph.outputs) - 1}",
         )
-    needed: set[str] = set()
-    stack = [graph.outputs[exit_index]]
-    inputs = {v.name for v in graph.inputs}
-    while stack:
-        name = stack.pop()
-        if name in needed or name in inputs:
-            continue
-        needed.add(name)
-        stack.extend(graph.op(name).args)
+    needed = graph.ancestors(graph.outputs[exit_index])
     labels = np.array([0 if op.name in needed else 1 for op in graph.ops], dtype=np.int64)
     problem = Problem(graph, topology, path=path, cost_model=cost_model)
     if problem.K < 2:
@@ -48,20 +40,27 @@ def exit_plan(
     return problem.to_plan(labels, f"exit@{exit_index}")
 
 
-def confident_exit(
-    value: str, temperature: float, threshold: float
-) -> Callable[[dict[str, Any]], torch.Tensor | None]:
-    """An `EdgeWorker` exit rule: return the exit's logits when every sample's calibrated
-    top-class probability reaches `threshold` (a batch leaves together or not at all)."""
+@dataclass(frozen=True)
+class ConfidentExit:
+    """An `EdgeWorker` exit rule: answer with exit `value`'s logits when every sample's
+    calibrated top-class probability reaches `threshold` (a batch leaves together or not at
+    all)."""
 
-    def rule(values: dict[str, Any]) -> torch.Tensor | None:
-        logits = values.get(value)
+    value: str
+    temperature: float
+    threshold: float
+
+    def __call__(self, values: dict[str, Any]) -> torch.Tensor | None:
+        logits = values.get(self.value)
         if logits is None:
             raise PlanError(
-                f"exit value {value!r} is not computed at the origin",
-                fix="make the plan with exit_plan() so the exit head runs there",
+                f"exit value {self.value!r} is not computed at the origin",
+                fix="make the plan with exit_plan() or edgent() so the exit head runs there",
             )
-        confidence = torch.softmax(logits / temperature, dim=-1).amax(dim=-1)
-        return logits if bool((confidence >= threshold).all()) else None
+        confidence = torch.softmax(logits / self.temperature, dim=-1).amax(dim=-1)
+        return logits if bool((confidence >= self.threshold).all()) else None
 
-    return rule
+
+def confident_exit(value: str, temperature: float, threshold: float) -> ConfidentExit:
+    """The rule for one calibrated exit (see `ConfidentExit`)."""
+    return ConfidentExit(value, temperature, threshold)

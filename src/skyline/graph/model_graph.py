@@ -154,6 +154,18 @@ class ModelGraph:
     def op(self, name: str) -> Op:
         return self.ops[self.value_index[name] - len(self.inputs)]
 
+    def ancestors(self, value: str) -> set[str]:
+        """The ops `value` depends on, itself included (model inputs are not ops)."""
+        inputs = {v.name for v in self.inputs}
+        found: set[str] = set()
+        stack = [value]
+        while stack:
+            name = stack.pop()
+            if name not in found and name not in inputs:
+                found.add(name)
+                stack.extend(self.op(name).args)
+        return found
+
     # -- serialization -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         def clean(d: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Partition planning: the serializable `Plan`, planners by name, and `split()` into stages."""
 
 from skyline.plan import planners
+from skyline.plan.codec_cost import CodecCost, measure_codec_costs, value_tensors
 from skyline.plan.planners import Planner, create
 from skyline.plan.problem import Breakdown, Problem
 from skyline.plan.spec import (
@@ -22,6 +23,7 @@ from skyline.plan.sweep import SweepPoint, bandwidth_sweep
 __all__ = [
     "SCHEMA",
     "Breakdown",
+    "CodecCost",
     "Constraints",
     "Cut",
     "CutTensor",
@@ -39,6 +41,8 @@ __all__ = [
     "bandwidth_sweep",
     "create",
     "load_plans",
+    "measure_codec_costs",
     "planners",
     "split",
+    "value_tensors",
 ]

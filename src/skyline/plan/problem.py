@@ -16,6 +16,7 @@ import numpy as np
 
 from skyline.errors import PlanError
 from skyline.graph import CostModel, ModelGraph
+from skyline.plan.codec_cost import CodecCost
 from skyline.plan.spec import (
     Constraints,
     Cut,
@@ -57,6 +58,7 @@ class Problem:
         path: list[str] | None = None,
         objective: Objective | None = None,
         constraints: Constraints | None = None,
+        codec: CodecCost | None = None,
     ) -> None:
         if graph.num_ops == 0:
             raise PlanError(f"model {graph.name!r} has no ops to place", fix="profile a real model")
@@ -76,8 +78,10 @@ class Problem:
         self.compute_s = np.stack([cm.op_times_s(graph, n) for n in self.nodes], axis=1)
         nbytes = graph.value_bytes
         finite = np.where(np.isfinite(nbytes), nbytes, 0.0)
+        self.codec = codec
+        self.wire_bytes, coding_s = self._coding(codec, finite)
         up = [
-            [cm.transfer_s(b, link, a.name) for b in finite]
+            [cm.transfer_s(b, link, a.name) for b in self.wire_bytes]
             for a, link in zip(self.nodes, self.links)
         ]
         down = [
@@ -85,7 +89,7 @@ class Problem:
             for a, link in zip(self.nodes, self.links)
         ]
         shape = (len(nbytes), self.K - 1)
-        self.value_up_s = np.array(up, dtype=float).T.reshape(shape)
+        self.value_up_s = np.array(up, dtype=float).T.reshape(shape) + coding_s
         self.value_down_s = np.array(down, dtype=float).T.reshape(shape)
         self.value_up_s[~np.isfinite(nbytes)] = np.inf
         self.rtt_s = np.array([link.rtt_ms / 1e3 for link in self.links], dtype=float)
@@ -99,6 +103,22 @@ class Problem:
         self.memory_limit = np.array(
             [n.memory_bytes if self.constraints.respect_memory else np.inf for n in self.nodes]
         )
+
+    def _coding(self, codec: CodecCost | None, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Wire bytes per value, and encode + decode seconds per (value, hop) on its two nodes
+        (host seconds over each node's effective speed: host time / predicted time of the graph)."""
+        seconds = np.zeros((len(raw), max(self.K - 1, 0)))
+        if codec is None:
+            return raw.copy(), seconds
+        names = self.graph.value_names
+        wire = np.array([codec.wire_bytes.get(n, b) for n, b in zip(names, raw)], dtype=float)
+        enc = np.array([codec.encode_s.get(n, 0.0) for n in names], dtype=float)
+        dec = np.array([codec.decode_s.get(n, 0.0) for n in names], dtype=float)
+        predicted = self.compute_s.sum(axis=0)
+        host = self.graph.total_host_time_s
+        slowdown = np.where(predicted > 0, predicted / host, 1.0) if host > 0 else np.ones(self.K)
+        seconds += enc[:, None] * slowdown[None, :-1] + dec[:, None] * slowdown[None, 1:]
+        return wire, seconds
 
     # -- linear cost terms (weights wl for seconds, we for origin joules) ---------------------
     def cost_terms(
@@ -115,7 +135,7 @@ class Problem:
         unary = self.compute_s * wait
         unary[:, 0] = self.compute_s[:, 0] * (wl + we * self.active_w)
         hop = self.value_up_s * wait
-        hop[:, 0] += we * self.tx_j_per_byte * self._finite_bytes
+        hop[:, 0] += we * self.tx_j_per_byte * self.wire_bytes
         fixed = self.rtt_s * wait
         # Outputs computed at label k return down hops k-1..0.
         ret = np.cumsum(self.value_down_s * wait, axis=1)
@@ -166,7 +186,7 @@ class Problem:
         nbytes = self.graph.value_bytes
         for h in range(K - 1):
             crossing = (vl <= h) & (mc > h)
-            up_b[h] = nbytes[crossing].sum()
+            up_b[h] = self.wire_bytes[crossing].sum()
             up_s[h] = self.value_up_s[crossing, h].sum()
             returning = self.out_values[vl[self.out_values] > h]
             down_b[h] = nbytes[returning].sum()
@@ -206,6 +226,13 @@ class Problem:
         return out
 
     # -- plan construction -------------------------------------------------------------------
+    def _codec_of(self, value: str, direction: str) -> str:
+        """The codec a cut tensor names: the problem's for measured values going up (model
+        outputs come back down raw)."""
+        if self.codec is not None and direction == "up" and value in self.codec.wire_bytes:
+            return self.codec.codec
+        return "raw"
+
     def to_plan(self, labels: np.ndarray, planner: str) -> Plan:
         labels = self.check_labels(labels)
         b = self.evaluate(labels)
@@ -240,7 +267,12 @@ class Problem:
             for direction, src, dst, values in (("up", a, c, up), ("down", c, a, down)):
                 if len(values):
                     tensors = [
-                        CutTensor(name=names[v], nbytes=float(g.value_bytes[v])) for v in values
+                        CutTensor(
+                            name=names[v],
+                            nbytes=float(g.value_bytes[v]),
+                            codec=self._codec_of(names[v], direction),
+                        )
+                        for v in values
                     ]
                     cuts.append(Cut(src=src, dst=dst, direction=direction, tensors=tensors))
         hop_names = [link.name for link in self.links]

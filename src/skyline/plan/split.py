@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -78,6 +78,37 @@ def _stage_graph(
         env[node.name] = graph.node_copy(node, lambda n: env[n.name])
     graph.output({name: env[name] for name in sends})
     return torch.fx.GraphModule(gm, graph)
+
+
+def segments(stage: StageModule, ends: Sequence[str]) -> list[StageModule]:
+    """`stage` cut into len(ends) + 1 consecutive pieces, piece k ending once `ends[k]` exists.
+
+    Running the pieces in order equals running the stage (the same nodes, in the same order);
+    in between, a caller can look at what is computed so far, e.g. to stop at an early exit.
+    Each piece sends its end value and what later pieces or the stage's receivers read.
+    """
+    ops = [n for n in stage.gm.graph.nodes if n.op not in ("placeholder", "get_attr", "output")]
+    position = {n.name: i for i, n in enumerate(ops)}
+    missing = [e for e in ends if e not in position]
+    if missing:
+        raise PlanError(
+            f"values {missing} are not computed on {stage.node!r}",
+            fix="plan the model so that these values are computed in this stage",
+        )
+    bounds = [position[e] + 1 for e in ends]
+    if bounds != sorted(bounds):
+        raise PlanError(f"values {list(ends)} are not in the order the stage computes them")
+    pieces: list[StageModule] = []
+    for start, stop, end in zip([0, *bounds], [*bounds, len(ops)], [*ends, None]):
+        mine = ops[start:stop]
+        names = {n.name for n in mine}
+        receives = sorted(
+            {a.name for n in mine for a in n.all_input_nodes if a.op != "get_attr"} - names
+        )
+        sends = [n.name for n in mine if n.name == end or any(u.name not in names for u in n.users)]
+        gm = _stage_graph(stage.gm, names, receives, sends)
+        pieces.append(StageModule(gm, stage.node, receives, sends))
+    return pieces
 
 
 def split(target: nn.Module | ModelGraph, plan: Plan, example_inputs: Any = None) -> SplitModel:

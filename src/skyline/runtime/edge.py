@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from torch import nn
 
 from skyline.errors import FrameError, PlanError, RemoteError, TransportError
 from skyline.graph import ModelGraph
 from skyline.plan import Plan, SplitModel
+from skyline.plan.split import segments
 from skyline.runtime.hop import HopClient
 from skyline.runtime.records import Outcome, RequestRecord
 from skyline.runtime.stages import PlanRunner, StageTimes
@@ -20,13 +21,23 @@ from skyline.runtime.transports import Transport
 from skyline.runtime.wire import Frame, FrameKind
 
 
+class ExitRule(Protocol):
+    """Looks at the values computed so far once `value` exists; returns a result to answer
+    with now, or None to go on (e.g. `skyline.exits.confident_exit`)."""
+
+    value: str
+
+    def __call__(self, values: dict[str, Any]) -> Any: ...
+
+
 class EdgeWorker:
     """Serves inference at the origin node (path[0]) of a plan.
 
     `cloud` is the next node's address (or a Transport); `wrap` optionally wraps the transport
     (e.g. an in-process link shaper). With no stages above the origin, no connection is made.
-    `exit_rule(values)` sees the origin stage's values and may return a result instead of going
-    on (an early exit when confident; outcome "exit"); None continues the plan."""
+    `exits` are early-exit rules in the order the origin computes their values: the origin
+    stage runs in pieces, each ending once a rule's value exists, and a rule that returns a
+    result ends the request there (outcome "exit"); None goes on."""
 
     def __init__(
         self,
@@ -39,7 +50,7 @@ class EdgeWorker:
         slowdown: float = 1.0,
         codec: str | None = None,
         wrap: Any = None,
-        exit_rule: Callable[[dict[str, Any]], Any] | None = None,
+        exits: Sequence[ExitRule] = (),
     ) -> None:
         self.runner = PlanRunner(plan, model, slowdown=slowdown, codec=codec)
         self.node = plan.path[0]
@@ -55,7 +66,9 @@ class EdgeWorker:
             else None
         )
         self.records: list[RequestRecord] = []
-        self.exit_rule = exit_rule
+        self.exits = list(exits)
+        origin = self.runner.stage_module(self.node)
+        self._pieces = segments(origin, [r.value for r in self.exits]) if self.exits else [origin]
         self._ids = itertools.count(1)
 
     def handshake(self) -> dict[str, Any]:
@@ -97,9 +110,9 @@ class EdgeWorker:
         )
         try:
             env = self.runner.split.inputs_env(*args, **kwargs)
-            self.runner.run_stage(self.node, env, times)
-            if self.exit_rule is not None:
-                early = self.exit_rule(env)
+            for piece, rule in itertools.zip_longest(self._pieces, self.exits):
+                times.add(self.node, self.runner.timed(piece, env))
+                early = rule(env) if rule is not None else None
                 if early is not None:
                     record.outcome = "exit"
                     return early

@@ -13,7 +13,7 @@ from torch import nn
 
 from skyline.errors import PlanError
 from skyline.graph import ModelGraph, profile
-from skyline.plan import Plan, SplitModel, split
+from skyline.plan import Plan, SplitModel, StageModule, split
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -58,7 +58,9 @@ class PlanRunner:
         self.split = model if isinstance(model, SplitModel) else split(model, plan)
         self.path = list(plan.path)
         self.slowdown = slowdown
-        self._modules: dict[str, nn.Module] = {s.node: s for s in self.split.stages}  # type: ignore[misc]
+        self._modules: dict[str, StageModule] = {
+            s.node: s for s in self.split.stages if isinstance(s, StageModule)
+        }
         self.up: dict[int, dict[str, str]] = {}
         self.down: dict[int, dict[str, str]] = {}
         for cut in plan.cuts:
@@ -84,10 +86,19 @@ class PlanRunner:
         """Does any stage run beyond this path position?"""
         return self.next_hop(position) is not None
 
-    def _run(self, node: str, env: dict[str, Any]) -> float | None:
+    def stage_module(self, node: str) -> StageModule:
+        """The module running `node`'s stage."""
         module = self._modules.get(node)
         if module is None:
-            return None
+            raise PlanError(f"the plan has no stage on {node!r}", fix="run a node that has one")
+        return module
+
+    def _run(self, node: str, env: dict[str, Any]) -> float | None:
+        module = self._modules.get(node)
+        return None if module is None else self.timed(module, env)
+
+    def timed(self, module: nn.Module, env: dict[str, Any]) -> float:
+        """Run `module` on `env` (adding its outputs), slowed down if asked; returns ms."""
         t0 = time.perf_counter()
         with torch.no_grad():
             env.update(module(env))

@@ -12,6 +12,7 @@ import numpy as np
 from skyline._registry import Registry
 from skyline.errors import InfeasiblePlanError, RegistryError
 from skyline.graph import CostModel, ModelGraph
+from skyline.plan.codec_cost import CodecCost
 from skyline.plan.problem import Problem
 from skyline.plan.spec import Constraints, Objective, Plan
 from skyline.topology import Topology
@@ -36,7 +37,9 @@ class Planner(ABC):
         objective: Objective | None = None,
         constraints: Constraints | None = None,
         path: list[str] | None = None,
+        codec: CodecCost | None = None,
     ) -> Plan:
+        """The plan for `graph` on `topology`; `codec` (measured) is used on every up cut."""
         problem = Problem(
             graph,
             topology,
@@ -44,6 +47,7 @@ class Planner(ABC):
             path=path,
             objective=objective,
             constraints=constraints,
+            codec=codec,
         )
         labels = self.solve(problem)
         problems = problem.violations(problem.evaluate(labels))
