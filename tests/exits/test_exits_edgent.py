@@ -57,6 +57,8 @@ def test_choice_matches_hand_evaluation(setup):
     to_exit0 = problem.compute_s[: first_cut(graph, 0), 0].sum()
     assert choice.latency_ms == pytest.approx((0.8 * to_exit0 + 0.2 * b.latency_s) * 1e3)
     assert graph.outputs[0] in choice.plan.stages[0].ops
+    where, accuracy = choice.outcome(hand_evidence())
+    assert where.tolist() == [0] * 8 + [2] * 2 and accuracy == pytest.approx(choice.accuracy)
     # without exits: the best split, slower at the same accuracy
     base = edgent(graph, topo, hand_evidence(), {"raw": None}, max_loss=0.0, exits=False)
     assert base.exits == () and base.exit_fractions == (0.0, 0.0)

@@ -221,12 +221,19 @@ class _Linux(_Emulation):
 
 @contextmanager
 def node_processes(
-    net: Any, plans_path: Path, model: str, *, agent_args: tuple[str, ...] = (), log: Any = None
+    net: Any,
+    plans_path: Path,
+    model: str,
+    *,
+    agent_args: tuple[str, ...] = (),
+    weights: Path | None = None,
+    log: Any = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[str]]]:
     """A cloud worker in the link's namespace b serving `plans_path`, and an edge agent (JSON
     lines on stdin/stdout) in namespace a; both killed on exit. The agent starts at full speed
     (imports and capture take seconds): throttle it once it says it is ready."""
     address = f"tcp://{net.addr_b}:5555"
+    weight_args = ("--weights", str(weights)) if weights is not None else ()
     cloud = subprocess.Popen(
         [
             *net.exec_prefix("b"),
@@ -241,6 +248,7 @@ def node_processes(
             model,
             "--bind",
             address,
+            *weight_args,
         ],
         stdout=subprocess.DEVNULL,
         stderr=log if log is not None else subprocess.DEVNULL,
@@ -257,6 +265,7 @@ def node_processes(
             model,
             "--cloud",
             address,
+            *weight_args,
             *agent_args,
         ],
         stdin=subprocess.PIPE,

@@ -43,10 +43,13 @@ Slowdown = Annotated[
     ),
 ]
 Codec = Annotated[str | None, typer.Option(help="codec for every cut tensor (default: the plan's)")]
+Weights = Annotated[
+    Path | None, typer.Option(help="state_dict file (torch.save) with the trained weights")
+]
 
 
-def _model(plans: list[Plan], spec: str | None) -> torch.nn.Module:
-    return models.load(spec or plans[0].model.name)
+def _model(plans: list[Plan], spec: str | None, weights: Path | None) -> torch.nn.Module:
+    return models.load(spec or plans[0].model.name, weights=weights)
 
 
 @serve_app.command("cloud")
@@ -66,13 +69,14 @@ def serve_cloud(
     ] = None,
     slowdown: Slowdown = 1.0,
     codec: Codec = None,
+    weights: Weights = None,
 ) -> None:
     """Serve one node's stages (default: the node after the origin) to any number of edges."""
     plans = load_plans(plan)
     torch.set_num_threads(1)
     worker = CloudWorker(
         plans,
-        _model(plans, model),
+        _model(plans, model, weights),
         node=node,
         bind_address=bind,
         upstream=upstream,
@@ -109,6 +113,7 @@ def serve_edge(
     retries: Annotated[int, typer.Option(min=0, help="retries before falling back locally")] = 2,
     slowdown: Slowdown = 1.0,
     codec: Codec = None,
+    weights: Weights = None,
     json_path: JsonPath = None,
 ) -> None:
     """Run requests through a plan from its origin node and compare measured with predicted."""
@@ -121,7 +126,7 @@ def serve_edge(
     torch.set_num_threads(1)
     worker = EdgeWorker(
         the_plan,
-        _model(plans, model),
+        _model(plans, model, weights),
         cloud=cloud,
         timeout_s=timeout_s,
         retries=retries,

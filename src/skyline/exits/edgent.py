@@ -69,6 +69,17 @@ class EdgentChoice:
     latency_ms: float  # predicted mean over requests
     accuracy: float  # on the evidence's samples
 
+    def outcome(self, evidence: ExitEvidence) -> tuple[np.ndarray, float]:
+        """Where each evidence sample leaves (early exit index, or the final exit's) and the
+        accuracy: what the runtime will do on those samples."""
+        conf = evidence.confidences
+        where = np.full(conf.shape[1], conf.shape[0] - 1)
+        for e, _, threshold, _ in reversed(self.exits):
+            where[conf[e] >= threshold] = e
+        right = evidence.correct.copy()
+        right[-1] = evidence.final_correct(self.cut, self.codec)
+        return where, float(right[where, np.arange(len(where))].mean())
+
     def rules(self) -> list[ConfidentExit]:
         """The `EdgeWorker(exits=...)` rules that make the runtime do what was predicted."""
         return [ConfidentExit(value, temp, t) for _, value, t, temp in self.exits]
@@ -124,11 +135,13 @@ def exit_evidence(
     temperatures: Sequence[float],
     *,
     codecs: Sequence[str] = ("fp16", "int8"),
+    cuts: Sequence[int] | None = None,
     batch: int = 500,
 ) -> ExitEvidence:
     """Evidence for `edgent` from held-out `inputs`/`labels`: every exit's calibrated
     confidence, and the final exit's correctness with each lossy codec at every cut of `graph`
-    (the planning graph, batch 1; the model is captured again at `batch` rows to run fast)."""
+    (the planning graph, batch 1; the model is captured again at `batch` rows to run fast).
+    `cuts` limits the coded runs to those cut positions (e.g. a chosen plan's, on test data)."""
     from skyline.runtime import codecs as codec_registry
 
     if len(temperatures) != len(graph.outputs):
@@ -162,7 +175,7 @@ def exit_evidence(
         codec = codec_registry.create(name)
         if codec.lossless:
             continue
-        for cut in range(graph.num_ops):
+        for cut in range(graph.num_ops) if cuts is None else cuts:
             values = set(crossing_values(graph, cut))
             first = graph.ops[cut].name
             final = run(_CodedRun(cap.gm, first, values, codec).run)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -132,8 +133,22 @@ def instantiate(spec: str, obj: object) -> nn.Module:
     return made
 
 
-def load(spec: str) -> nn.Module:
-    """A model in eval mode from a zoo name or a 'package.module:attr' path (what plans record)."""
-    if ":" in spec:
-        return instantiate(spec, load_object(spec)).eval()
-    return create(spec)
+def load(spec: str, weights: str | Path | None = None) -> nn.Module:
+    """A model in eval mode from a zoo name or a 'package.module:attr' path (what plans record),
+    with its parameters and buffers from a `state_dict` file (`torch.save`) if `weights` is
+    given. The file is read with `weights_only=True`: tensors only, no code runs."""
+    model = instantiate(spec, load_object(spec)).eval() if ":" in spec else create(spec)
+    if weights is None:
+        return model
+    path = Path(weights)
+    if not path.is_file():
+        raise ConfigError(f"weights file {str(path)!r} does not exist", fix="check the path")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:  # unpickling refusal, missing/unexpected keys, shape mismatch
+        raise ConfigError(
+            f"{path} does not hold weights for {spec!r}: {type(exc).__name__}: {exc}"[:500],
+            fix="save them with torch.save(model.state_dict(), path) from the same model",
+        ) from exc
+    return model

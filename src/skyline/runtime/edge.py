@@ -25,7 +25,8 @@ class ExitRule(Protocol):
     """Looks at the values computed so far once `value` exists; returns a result to answer
     with now, or None to go on (e.g. `skyline.exits.confident_exit`)."""
 
-    value: str
+    @property
+    def value(self) -> str: ...
 
     def __call__(self, values: dict[str, Any]) -> Any: ...
 
