@@ -1,0 +1,197 @@
+"""Load scenarios from TOML (or the packaged examples by name), every mistake a ConfigError.
+
+A message names the file, the field as written (`device[0].count`), the value, what is wrong
+and a fix. Shape of a file (see `skyline/sim/scenarios/*.toml` for complete ones)::
+
+    name = "campus"
+    duration_s = 600
+    seed = 1
+
+    [[device]]                # count devices named <name>-<i>
+    name = "cam"
+    count = 50
+    preset = "rpi4"
+
+    [[edge]]
+    name = "edge-1"
+    cores = 4
+    access = "wifi"           # a link preset, or {preset = "wifi", up_mbps = 10}
+    backhaul = "wan"
+    x_m = 250
+    y_m = 250
+    radius_m = 300
+
+    [cloud]
+    cores = 16
+
+    [[task]]
+    name = "classify"
+    flops = 3.6e9
+    input_bytes = 150528
+    output_bytes = 4000
+    deadline_ms = 300
+    accuracy = {device = 0.70, edge = 0.76, cloud = 0.76}
+
+    [workload]                # poisson (rate_hz), bursty (on/off), or trace (times_s or file)
+    kind = "poisson"
+    rate_hz = 0.5
+
+    [mobility]
+    kind = "random_waypoint"
+    area_m = [500, 500]
+"""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+
+from skyline.errors import ConfigError
+from skyline.sim.spec import Scenario
+
+_PACKAGED = resources.files("skyline.sim") / "scenarios"
+
+
+def scenario_names() -> list[str]:
+    """The example scenarios shipped with Skyline (`skyline simulate small`)."""
+    files = (p.name for p in _PACKAGED.iterdir())
+    return sorted(name.removesuffix(".toml") for name in files if name.endswith(".toml"))
+
+
+def load_scenario(source: str | Path) -> Scenario:
+    """A packaged scenario by name, or a .toml scenario file."""
+    if isinstance(source, str) and source in scenario_names():
+        text = (_PACKAGED / f"{source}.toml").read_text(encoding="utf-8")
+        return parse_scenario(tomllib.loads(text), where=f"scenario {source!r}: ")
+    path = Path(source)
+    if path.suffix.lower() != ".toml" or not path.is_file():
+        raise ConfigError(
+            f"{str(source)!r} is neither a packaged scenario nor an existing .toml file",
+            fix=f"use one of {', '.join(scenario_names())}, or the path of a scenario file",
+        )
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:  # its message carries line and column
+        raise ConfigError(
+            f"{path}: TOML syntax error: {exc}", fix="correct the syntax at that line"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc}", fix="check it is a readable text file"
+        ) from None
+    doc.setdefault("name", path.stem)
+    for where, table in _workload_tables(doc):
+        if "file" in table:
+            table.update(_read_trace(path, where, table.pop("file")))
+    return parse_scenario(doc, where=f"{path}: ")
+
+
+def parse_scenario(doc: dict[str, Any], *, where: str = "") -> Scenario:
+    """Validate a scenario document (the TOML shape), translating errors to ConfigError."""
+    try:
+        return Scenario.model_validate(doc)
+    except ValidationError as exc:
+        problems = [_problem(err) for err in exc.errors(include_url=False)]
+    if len(problems) == 1:
+        field, what, fix = problems[0]
+        raise ConfigError(f"{where}{field}: {what}", fix=fix)
+    lines = "\n".join(f"  - {field}: {what}. Fix: {fix}" for field, what, fix in problems)
+    raise ConfigError(f"{where}{len(problems)} problems:\n{lines}")
+
+
+def _workload_tables(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    tables = [("workload", doc.get("workload"))]
+    groups = doc.get("device")
+    if isinstance(groups, list):
+        for i, group in enumerate(groups):
+            if isinstance(group, dict):
+                tables.append((f"device[{i}].workload", group.get("workload")))
+    return [(w, t) for w, t in tables if isinstance(t, dict)]
+
+
+def _read_trace(path: Path, where: str, name: object) -> dict[str, list[Any]]:
+    """times_s (and devices, when the CSV has a `device` column) from a CSV beside the file."""
+    csv_path = path.parent / str(name)
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: {where}.file = {name!r}: cannot read {csv_path}: {exc.strerror}",
+            fix="give a CSV path relative to the scenario file",
+        ) from None
+    try:
+        out: dict[str, list[Any]] = {"times_s": [float(r["time_s"]) for r in rows]}
+        if rows and "device" in rows[0]:
+            out["devices"] = [int(r["device"]) for r in rows]
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(
+            f"{path}: {where}.file: {csv_path} is not a time_s[,device] CSV of numbers",
+            fix="start it with the header 'time_s,device' (device optional), one arrival a row",
+        ) from None
+    return out
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """Pydantic models an annotation holds (through Optional, list, Union, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+
+
+def _field(loc: tuple[int | str, ...]) -> tuple[str, FieldInfo | None, str]:
+    """(field as written in the file, its FieldInfo, its key) for a pydantic error location."""
+    candidates: list[type[BaseModel]] = [Scenario]
+    info: FieldInfo | None = None
+    path, key = "", ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+            continue
+        fields = {(f.alias or n): f for m in candidates for n, f in m.model_fields.items()}
+        if part in fields:
+            info, key = fields[part], part
+            path += f".{part}"
+            candidates = _models(info.annotation)
+            continue
+        tagged = [m for m in candidates if _tag(m) == part]
+        if tagged:  # a discriminated union member, not a key the user wrote
+            candidates = tagged
+            continue
+        path += f".{part}"  # a dict key (e.g. compute_ms.edge)
+        candidates = []
+    return path.lstrip("."), info, key
+
+
+def _tag(model: type[BaseModel]) -> object:
+    kind = model.model_fields.get("kind")
+    args = typing.get_args(kind.annotation) if kind is not None else ()
+    return args[0] if args else None
+
+
+def _problem(err: ErrorDetails) -> tuple[str, str, str]:
+    """(field = value, what is wrong, fix) for one pydantic error, in the file's terms."""
+    ctx: dict[str, Any] = dict(err.get("ctx") or {})
+    field, info, key = _field((*err["loc"], *ctx.get("loc", ())))
+    value = ctx.get("value", err["input"])
+    missing = err["type"] == "missing"
+    where = field if missing else f"{field} = {value!r}" if field else repr(value)
+    if err["type"] == "skyline":
+        return where or "scenario", ctx["what"], ctx["fix"]
+    if err["type"] == "extra_forbidden":
+        owner = field.rsplit(".", 1)[0] if "." in field else "the scenario"
+        return where, f"unknown key {key!r} in {owner}", "remove it, or check its spelling"
+    what = err["msg"].replace("Input should be", "must be")
+    todo = f"add {key}" if missing else f"set {key} to a valid value"
+    if info is None or not info.description:
+        return where, what, todo
+    example = f", e.g. {key} = {info.examples[0]!r}" if info.examples else ""
+    return where, what, f"{todo} ({info.description}){example}"
