@@ -187,8 +187,8 @@ def _problem(err: ErrorDetails) -> tuple[str, str, str]:
     if err["type"] == "skyline":
         return where or "scenario", ctx["what"], ctx["fix"]
     if err["type"] == "extra_forbidden":
-        owner = field.rsplit(".", 1)[0] if "." in field else "the scenario"
-        return where, f"unknown key {key!r} in {owner}", "remove it, or check its spelling"
+        owner, _, unknown = field.rpartition(".")
+        return where, f"unknown key {unknown!r} in {owner or 'the scenario'}", "remove it"
     what = err["msg"].replace("Input should be", "must be")
     todo = f"add {key}" if missing else f"set {key} to a valid value"
     if info is None or not info.description:

@@ -44,6 +44,7 @@ class Positions:
         self.speed = rng.uniform(*self.speed_range, size=n)
         self.paused_until = np.zeros(n)
         self.now_s = 0.0
+        self._attached: np.ndarray | None = None
 
     def advance(self, t_s: float) -> None:
         """Move every walking device from the last time to t_s (pausing at waypoints)."""
@@ -65,13 +66,17 @@ class Positions:
 
     def attachment(self) -> np.ndarray:
         """Edge index per device: pinned, else the nearest edge in coverage, else NO_EDGE."""
+        if self._attached is not None and not self.moving.any():
+            return self._attached
         if not len(self.radius):
             return self.pinned.copy()
-        dist = np.hypot(
-            self.xy[:, None, 0] - self.edge_xy[None, :, 0],
-            self.xy[:, None, 1] - self.edge_xy[None, :, 1],
+        dx = self.xy[:, 0, None] - self.edge_xy[None, :, 0]
+        dy = self.xy[:, 1, None] - self.edge_xy[None, :, 1]
+        d2 = dx * dx + dy * dy
+        d2[d2 > self.radius * self.radius] = np.inf
+        nearest = np.argmin(d2, axis=1)
+        covered = np.isfinite(d2[np.arange(len(d2)), nearest])
+        self._attached = np.where(
+            self.pinned >= 0, self.pinned, np.where(covered, nearest, NO_EDGE)
         )
-        dist = np.where(dist <= self.radius[None, :], dist, np.inf)
-        nearest = np.argmin(dist, axis=1)
-        covered = np.isfinite(dist[np.arange(len(dist)), nearest])
-        return np.where(self.pinned >= 0, self.pinned, np.where(covered, nearest, NO_EDGE))
+        return self._attached

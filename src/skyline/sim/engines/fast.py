@@ -89,88 +89,100 @@ class FastEngine(Engine):
     def window(self, t0: float, t1: float, arrivals: Arrivals, attach: np.ndarray) -> None:
         edge = attach[arrivals.device]
         stateful = self.policy.uses_state
-        if not stateful and len(arrivals):
-            target, routes = self.decide(t0, arrivals, edge)
+        if not stateful and len(arrivals):  # decided up front: the answer ignores queues
+            self._admit(arrivals, *self.decide(t0, arrivals, edge))
         t = t0
         while t < t1:
             end = min(t + self.tick_s, t1)
-            lo, hi = np.searchsorted(arrivals.time_s, [t, end])
-            if hi > lo:
-                rows = np.arange(lo, hi)
-                if stateful:
-                    wait = partial(np.take, self._wait(t))
+            if stateful:
+                lo, hi = np.searchsorted(arrivals.time_s, [t, end])
+                if hi > lo:
+                    rows = np.arange(lo, hi)
                     batch = arrivals.take(rows)
+                    wait = partial(np.take, self._wait(t))
                     self._admit(batch, *self.decide(t, batch, edge[rows], wait))
-                else:
-                    self._admit(arrivals.take(rows), target[rows], routes.take(rows))
             self._tick(end)
             t = end
         self.now_s = t1
+        self._flush()
 
     def drain(self) -> RunStats:
         t = self.now_s
-        while len(self.live["ready"]):
-            # jump over idle time: nothing can happen before the earliest ready stage
-            t = max(t, float(self.live["ready"].min()))
-            t += self.tick_s
+        live = self.live
+        while (live["stage"] < live["length"]).any():
+            # jump over idle time: nothing can happen before the earliest waiting stage
+            waiting = live["ready"][live["stage"] < live["length"]]
+            t = max(t, float(waiting.min())) + self.tick_s
             self._tick(t)
+            live = self.live
+        self._flush()
         horizon = max(self.world.scenario.duration_s, self.last_s)
         return RunStats(self.busy.copy(), horizon, self.events)
 
     def _tick(self, end: float) -> None:
+        """Move every task whose next stage starts before `end`, pass after pass."""
         live = self.live
-        while True:
-            active = np.flatnonzero((live["ready"] < end) & (live["stage"] < live["length"]))
-            if active.size == 0:
-                break
+        active = np.flatnonzero((live["ready"] < end) & (live["stage"] < live["length"]))
+        while active.size:
             self._pass(active)
+            active = active[
+                (live["ready"][active] < end) & (live["stage"][active] < live["length"][active])
+            ]
+
+    def _flush(self) -> None:
+        """Hand finished tasks to the recorder and forget them."""
+        live = self.live
         done = live["stage"] == live["length"]
-        if done.any():
-            self.recorder.add(
-                live["device"][done],
-                live["task_type"][done],
-                live["target"][done],
-                live["arrival"][done],
-                live["ready"][done],
-            )
-            self.last_s = max(self.last_s, float(live["ready"][done].max()))
-            keep = ~done
-            self.live = {k: v[keep] for k, v in live.items()}
+        if not done.any():
+            return
+        finish = live["ready"][done]
+        self.recorder.add(
+            live["device"][done],
+            live["task_type"][done],
+            live["target"][done],
+            live["arrival"][done],
+            finish,
+        )
+        self.last_s = max(self.last_s, float(finish.max()))
+        keep = ~done
+        self.live = {k: v[keep] for k, v in live.items()}
 
     def _pass(self, active: np.ndarray) -> None:
         """Every active task takes its next stage; FIFO per lane solved in closed form."""
         live = self.live
-        stage = live["stage"][active]
-        r = live["res"][active, stage]
-        s = live["svc"][active, stage]
+        at = active * MAX_STAGES + live["stage"][active]
+        r = live["res"].ravel()[at]
+        s = live["svc"].ravel()[at]
         a = live["ready"][active]
-        order = np.lexsort((a, r))
-        r, s, a, rows = r[order], s[order], a[order], active[order]
+        lo = a.min()
+        span = float(a.max() - lo) + 1.0
+        order = np.argsort(r * span + (a - lo), kind="stable")  # by queue, then time
+        r, s, a, rows, at = r[order], s[order], a[order], active[order], at[order]
         m = len(rows)
-        firsts = np.flatnonzero(np.concatenate([[True], r[1:] != r[:-1]]))
-        sizes = np.diff(np.append(firsts, m))
-        rank = np.arange(m) - np.repeat(firsts, sizes)
+        lane = self.lane_first[r]
         lanes = self.n_lanes[r]
-        lane = self.lane_first[r] + (self.dealt[r] + rank) % lanes
-        self.dealt[r[firsts]] += sizes
-        if (lanes > 1).any():
-            by_lane = np.lexsort((a, lane))
-            r, s, a, rows, lane = r[by_lane], s[by_lane], a[by_lane], rows[by_lane], lane[by_lane]
-        seg = np.flatnonzero(np.concatenate([[True], lane[1:] != lane[:-1]]))
-        seg_len = np.diff(np.append(seg, m))
-        seg_id = np.repeat(np.arange(len(seg)), seg_len)
-        before = np.cumsum(s) - s  # service ahead of each stage, within its lane's segment
-        before -= np.repeat(before[seg], seg_len)
-        t0 = a.min()
-        v = (a - t0) - before
-        free = np.maximum(self.lane_free[lane[seg]] - t0, v.min())
-        span = float(v.max() - v.min()) + 1.0
-        running = np.maximum.accumulate(v + seg_id * span) - seg_id * span
-        finish = t0 + np.maximum(running, free[seg_id]) + before + s
+        if (lanes > 1).any():  # deal each queue's tasks to its lanes in turn
+            firsts = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
+            sizes = np.diff(firsts, append=m)
+            rank = np.arange(m) - np.repeat(firsts, sizes)
+            lane = lane + (self.dealt[r] + rank) % lanes
+            self.dealt[r[firsts]] += sizes
+            by_lane = np.argsort(lane * span + (a - lo), kind="stable")
+            r, s, a, rows, at, lane = (x[by_lane] for x in (r, s, a, rows, at, lane))
+        new = np.concatenate(([True], lane[1:] != lane[:-1]))
+        seg = np.flatnonzero(new)
+        seg_id = np.cumsum(new) - 1
         last = np.append(seg[1:], m) - 1
+        before = np.cumsum(s) - s  # service ahead of each stage in its lane's segment
+        before -= before[seg][seg_id]
+        v = (a - lo) - before
+        v_min = float(v.min())
+        width = float(v.max()) - v_min + 1.0
+        free = np.maximum(self.lane_free[lane[seg]] - lo, v_min)
+        running = np.maximum.accumulate(v + seg_id * width) - seg_id * width
+        finish = lo + np.maximum(running, free[seg_id]) + before + s
         self.lane_free[lane[last]] = finish[last]
-        np.add.at(self.busy, r, s)
-        st = live["stage"][rows]
-        live["ready"][rows] = finish + live["delay"][rows, st]
-        live["stage"][rows] = st + 1
+        np.add.at(self.busy, r[last], before[last] + s[last])
+        live["ready"][rows] = finish + live["delay"].ravel()[at]
+        live["stage"][rows] += 1
         self.events += m
