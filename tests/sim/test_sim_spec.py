@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import doc
+from sim_docs import doc
 
 from skyline.errors import ConfigError
 from skyline.sim import Scenario, load_scenario, parse_scenario, scenario_names
@@ -84,6 +84,11 @@ def test_compute_time_per_node() -> None:
             r"edge\[0\]\.access\.up_mbps = -5: must be greater than 0",
         ),
         (
+            {"edge": [{"name": "e", "access": {"up_mbps": 10}}]},
+            r"edge\[0\]\.access = \{'up_mbps': 10\}: link: down_mbps is required\. Fix: give "
+            r"down_mbps, or a preset that sets it",
+        ),
+        (
             {"edge": [{"name": "e"}]},
             r"edge\[0\]\.access = None: edge 'e' has no access link, so devices would reach it "
             r"over a zero-hop route\. Fix: set access",
@@ -137,7 +142,8 @@ def test_compute_time_per_node() -> None:
         ),
         (
             {"mobility": {"kind": "random_waypoint", "speed_mps": [2, 1]}},
-            r"mobility\.speed_mps = \[2\.0, 1\.0\]: speed_mps range \[2\.0, 1\.0\] has min above max",
+            r"mobility\.speed_mps = \[2\.0, 1\.0\]: speed_mps range \[2\.0, 1\.0\] has min "
+            r"above max",
         ),
         ({"colour": "red"}, r"colour = 'red': unknown key 'colour' in the scenario"),
         (
@@ -211,5 +217,5 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     negative = write(tmp_path, LAB.replace("count = 2", "count = -2"), "neg.toml")
     with pytest.raises(ConfigError, match=r"neg\.toml: device\[0\]\.count = -2"):
         load_scenario(negative)
-    with pytest.raises(ConfigError, match="neither a packaged scenario.*small"):
+    with pytest.raises(ConfigError, match=r"neither a packaged scenario.*small"):
         load_scenario("nowhere")

@@ -143,12 +143,18 @@ class Recorder:
         self.records.write(json.dumps(row) + "\n")
 
     def summary(self, busy_s: np.ndarray, horizon_s: float, events: int) -> dict[str, Any]:
-        """Metrics of the run, units in the names; utilization over [0, horizon_s]."""
+        """Metrics of the run, units in the names.
+
+        Utilization is offered load: service given to tasks that arrived in [0, duration) per
+        core-second of the duration (above 1 = overloaded; draining time does not dilute it).
+        Device energy is idle power over the whole horizon (until the last task finished),
+        plus active power above idle while computing, plus radio energy per byte.
+        """
         w = self.world
         n = max(self.tasks, 1)
         cpu = busy_s[w.CPU : w.CPU + w.n_devices]
         energy = w.idle_w * horizon_s + w.extra_w * cpu + self.radio_j
-        cores = w.lanes
+        cores = w.lanes * w.scenario.duration_s
         return {
             "tasks": self.tasks,
             "mean_latency_ms": self.latency_sum_s / n * 1e3 if self.tasks else math.nan,
@@ -161,10 +167,9 @@ class Recorder:
             "bytes_up": self.bytes_up,
             "device_energy_j_mean": float(energy.mean()),
             "device_energy_j_max": float(energy.max()),
-            "device_utilization_mean": float(cpu.sum() / (cores[: w.n_devices].sum() * horizon_s)),
+            "device_utilization_mean": float(cpu.sum() / cores[: w.n_devices].sum()),
             "utilization": {
-                name: float(busy_s[r] / (cores[r] * horizon_s))
-                for r, name in w.server_names.items()
+                name: float(busy_s[r] / cores[r]) for r, name in w.server_names.items()
             },
             "placement": {
                 name: int(count) / n for name, count in zip(w.targets, self.per_target.tolist())

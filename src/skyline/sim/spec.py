@@ -33,6 +33,10 @@ def _built(what: str, build: Any) -> Any:
         err = exc.errors(include_url=False)[0]
         ctx = err.get("ctx") or {}
         field = ".".join(map(str, (*err["loc"], *ctx.get("loc", ())))) or what
+        if err["type"] == "missing":
+            raise _invalid(
+                f"{what}: {field} is required", f"give {field}, or a preset that sets it"
+            ) from None
         raise _invalid(
             f"{what}: {field} = {ctx.get('value', err['input'])!r}: {ctx.get('what', err['msg'])}",
             ctx.get("fix", f"set {field} to a valid value"),

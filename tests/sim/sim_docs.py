@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import pytest
-
 # one device pinned to one edge (1 core), a cloud behind the edge's backhaul; numbers chosen so
 # every time below is a round figure: access 8 Mbit/s up = 1e6 B/s, 80 Mbit/s down = 1e7 B/s,
 # RTT 10 ms (5 ms each way); backhaul 80 Mbit/s both ways = 1e7 B/s, RTT 20 ms.
@@ -50,8 +48,3 @@ def doc(**changes: Any) -> dict[str, Any]:
     out = copy.deepcopy(BASE)
     out.update(copy.deepcopy(changes))
     return out
-
-
-@pytest.fixture
-def base_doc() -> dict[str, Any]:
-    return doc()
