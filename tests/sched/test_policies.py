@@ -153,7 +153,7 @@ def test_registry_contract() -> None:
         "deadline-aware",
         "energy-aware",
     }
-    with pytest.raises(UnknownNameError, match="unknown policy 'fastest'.*greedy-min-latency"):
+    with pytest.raises(UnknownNameError, match=r"unknown policy 'fastest'.*greedy-min-latency"):
         policies.create("fastest")
     assert isinstance(policies.create("skyline.sched.policies.fixed:AllLocal"), Policy)
 
