@@ -7,7 +7,7 @@ the final exit at the lowest mean exit depth; every reported number is then meas
 10,000-image test set. Acceptance: temperature scaling lowers the test ECE of every exit.
 Saves the weights for later latency benchmarks. Two torch threads; ~4 min on the 2-core VM.
 
-    python benchmarks/early_exit.py [--out results/early_exit] [--epochs 12]
+    python benchmarks/early_exit.py [--out results/early_exit] [--epochs 12] [--width 1]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from skyline.exits import (
 
 HOLDOUT = 5000
 MAX_LOSS = 0.01
+SPECS = {1: "skyline.exits:fashion_exit_net", 2: "skyline.exits:fashion_exit_net_wide"}
 
 
 def confidences(probs: list[np.ndarray], labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--out", default="results/early_exit")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--width", type=int, default=1, choices=sorted(SPECS), help="channels x")
     args = parser.parse_args()
     torch.set_num_threads(2)
     out = Path(args.out)
@@ -71,7 +73,7 @@ def main() -> None:
 
     train, calib = split_holdout(fashion_mnist("train"), HOLDOUT, seed=args.seed)
     test = fashion_mnist("test")
-    net = fashion_exit_net(seed=args.seed)
+    net = fashion_exit_net(seed=args.seed, width=args.width)
     t0 = time.perf_counter()
     losses = train_joint(
         net,
@@ -138,6 +140,8 @@ def main() -> None:
         "test_samples": len(test),
         "epochs": args.epochs,
         "seed": args.seed,
+        "width": args.width,
+        "model_spec": SPECS[args.width],
         "train_seconds": train_s,
         "epoch_losses": losses,
         "exits": exits,

@@ -41,7 +41,6 @@ from skyline.graph import profile
 from skyline.plan import Problem, measure_codec_costs
 from skyline.topology import Node, Tier, Topology, link_preset, node_preset
 
-SPEC = "skyline.exits:fashion_exit_net"
 CODECS = ("raw", "fp16", "int8", "zstd")
 HOLDOUT = 5000
 
@@ -88,20 +87,20 @@ def main() -> None:
     weights = trained / "model.pt"
     if not weights.is_file():
         raise SystemExit(f"{weights} is missing: run python benchmarks/early_exit.py first")
-    temperatures = [
-        e["temperature"] for e in json.loads((trained / "results.json").read_text())["exits"]
-    ]
+    training = json.loads((trained / "results.json").read_text())
+    temperatures = [e["temperature"] for e in training["exits"]]
+    spec = training.get("model_spec", "skyline.exits:fashion_exit_net")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     machine_before = machine_info()
 
-    model = models.load(SPEC, weights=weights)
+    model = models.load(spec, weights=weights)
     _, calib = split_holdout(fashion_mnist("train"), HOLDOUT, seed=0)
     test = fashion_mnist("test")
     (test_x, test_y), (calib_x, calib_y) = test.tensors, calib.tensors
     torch.set_num_threads(1)
     example = (test_x[:1],)
-    graph = profile(model, example, name=SPEC, repeats=30)
+    graph = profile(model, example, name=spec, repeats=30)
     costs = measure_codec_costs(graph, example, CODECS, repeats=20)
     torch.set_num_threads(2)  # evidence is not timed
     print("held-out evidence (every cut x lossy codec)...", flush=True)
@@ -177,7 +176,7 @@ def main() -> None:
             processes = node_processes(
                 net,
                 plans_path,
-                SPEC,
+                spec,
                 weights=weights,
                 agent_args=("--inputs", str(test_inputs), "--timeout-s", "10"),
             )
@@ -244,7 +243,7 @@ def main() -> None:
         "benchmark": "early_exit_latency",
         "measured": True,
         "mode": "linux (netns + tbf + TUN delay line, cgroup CPU quota)",
-        "model": SPEC,
+        "model": spec,
         "weights": str(weights),
         "link": link.model_dump(mode="json"),
         "device_speed_requested": args.device_speed,
@@ -271,7 +270,7 @@ def main() -> None:
         [v["predicted_mean_ms"] for v in rows.values()],
         [v["mean_ms"] for v in rows.values()],
         out / "early_exit_latency.png",
-        title=f"fashion_exit_net, edge speed {speed:.2f}, {args.link}: mean latency per plan",
+        title=f"{spec.split(':')[1]}, edge speed {speed:.2f}, {args.link}: mean latency per plan",
         xlabel="predicted mean latency (ms)",
         ylabel="measured mean latency (ms)",
     )

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from skyline.errors import ConfigError, InfeasiblePlanError, PlanError
-from skyline.exits.runtime import ConfidentExit
+from skyline.exits.runtime import ConfidentExit, top_probability
 from skyline.graph import CostModel, ModelGraph
 from skyline.graph.capture import capture
 from skyline.plan import CodecCost, Plan, Problem
@@ -167,9 +167,10 @@ def exit_evidence(
 
     logits = run(lambda chunk: torch.fx.Interpreter(cap.gm).run(chunk))
     target = labels.numpy()
-    probs = [torch.softmax(lg / t, dim=-1) for lg, t in zip(logits, temperatures)]
-    confidences = np.stack([p.amax(dim=-1).numpy() for p in probs])
-    correct = np.stack([p.argmax(dim=-1).numpy() == target for p in probs])
+    confidences = np.array(
+        [[top_probability(row, t) for row in lg.tolist()] for lg, t in zip(logits, temperatures)]
+    )
+    correct = np.stack([lg.argmax(dim=-1).numpy() == target for lg in logits])
     coded: dict[tuple[int, str], np.ndarray] = {}
     for name in codecs:
         codec = codec_registry.create(name)
@@ -283,12 +284,7 @@ class _ThresholdTable:
     def __init__(self, evidence: ExitEvidence, grid: int) -> None:
         conf, correct = evidence.confidences[:-1], evidence.correct[:-1]
         n = conf.shape[1]
-        options = [
-            [*np.unique(np.quantile(row, np.linspace(0.0, 1.0, grid))).tolist(), math.inf]
-            if grid
-            else [math.inf]
-            for row in conf
-        ]
+        options = [[*_between(row, grid), math.inf] if grid else [math.inf] for row in conf]
         if math.prod(len(o) for o in options) * n > self._MAX_CELLS:
             raise ConfigError(
                 f"{grid} thresholds for each of {len(options)} early exits over {n} samples "
@@ -312,6 +308,17 @@ class _ThresholdTable:
 
     def accuracy(self, final_correct: np.ndarray) -> np.ndarray:
         return self.early_right + self.reach_final @ final_correct.astype(np.float64)
+
+
+def _between(confidences: np.ndarray, grid: int) -> list[float]:
+    """About `grid` thresholds at confidence quantiles, each moved halfway to the next lower
+    observed confidence: the same samples pass, but none sits on the threshold, where the
+    last-bit differences of another batch size could flip its decision at run time."""
+    seen = np.unique(confidences)
+    wanted = np.unique(np.quantile(confidences, np.linspace(0.0, 1.0, grid)))
+    idx = np.searchsorted(seen, wanted, side="left")
+    lower = np.where(idx > 0, seen[np.maximum(idx - 1, 0)], 0.0)
+    return sorted({float(t) for t in (lower + seen[np.minimum(idx, len(seen) - 1)]) / 2})
 
 
 def _first_cut_computing(graph: ModelGraph, value: str) -> int:

@@ -3,6 +3,7 @@ returns the exit's answer there when it is confident (otherwise the plan goes on
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,14 @@ def exit_plan(
     return problem.to_plan(labels, f"exit@{exit_index}")
 
 
+def top_probability(logits: list[float], temperature: float) -> float:
+    """Calibrated confidence softmax(logits / T).max() in plain Python floats: a handful of
+    logits per request, where each torch call would cost microseconds. Planning evidence uses
+    this same function, so the runtime's exit decisions match the planner's bit for bit."""
+    top = max(logits)
+    return 1.0 / sum(math.exp((v - top) / temperature) for v in logits)
+
+
 @dataclass(frozen=True)
 class ConfidentExit:
     """An `EdgeWorker` exit rule: answer with exit `value`'s logits when every sample's
@@ -57,8 +66,10 @@ class ConfidentExit:
                 f"exit value {self.value!r} is not computed at the origin",
                 fix="make the plan with exit_plan() or edgent() so the exit head runs there",
             )
-        confidence = torch.softmax(logits / self.temperature, dim=-1).amax(dim=-1)
-        return logits if bool((confidence >= self.threshold).all()) else None
+        rows = logits.reshape(-1, logits.shape[-1]).tolist()
+        if all(top_probability(row, self.temperature) >= self.threshold for row in rows):
+            return logits
+        return None
 
 
 def confident_exit(value: str, temperature: float, threshold: float) -> ConfidentExit:

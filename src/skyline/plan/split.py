@@ -48,7 +48,8 @@ class SplitModel(nn.Module):
 
     def inputs_env(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The model inputs as named values, ready for the first stage."""
-        flat = pytree.tree_leaves((args, kwargs))
+        plain = not kwargs and all(isinstance(a, torch.Tensor) for a in args)
+        flat = list(args) if plain else pytree.tree_leaves((args, kwargs))
         if len(flat) != len(self._inputs):
             raise PlanError(f"the model takes {len(self._inputs)} input tensors, got {len(flat)}")
         return dict(zip(self._inputs, flat))

@@ -147,7 +147,7 @@ class CloudWorker:
                 FrameKind.REQUEST,
                 frame.request_id,
                 {n: env[n] for n in up},
-                {"plan": runner.plan.key},
+                {"plan": runner.key},
             )
             try:
                 reply = self.hop.call(request, up)

@@ -107,7 +107,7 @@ class EdgeWorker:
         t0 = time.perf_counter()
         times = StageTimes()
         record = RequestRecord(
-            request_id, "error", 0.0, plan=self.runner.plan.key, started_s=time.monotonic()
+            request_id, "error", 0.0, plan=self.runner.key, started_s=time.monotonic()
         )
         try:
             env = self.runner.split.inputs_env(*args, **kwargs)
@@ -137,7 +137,7 @@ class EdgeWorker:
         assert self.hop is not None
         up = self.runner.up[0]
         frame = Frame(
-            FrameKind.REQUEST, request_id, {n: env[n] for n in up}, {"plan": self.runner.plan.key}
+            FrameKind.REQUEST, request_id, {n: env[n] for n in up}, {"plan": self.runner.key}
         )
         try:
             reply = self.hop.call(frame, up)

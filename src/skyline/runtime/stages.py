@@ -55,6 +55,7 @@ class PlanRunner:
         if slowdown < 1:
             raise PlanError(f"slowdown {slowdown} < 1", fix="give the factor a device is slower by")
         self.plan = plan
+        self.key = plan.key  # a hash of the plan: computed once, not per request
         self.split = model if isinstance(model, SplitModel) else split(model, plan)
         self.path = list(plan.path)
         self.slowdown = slowdown
