@@ -18,6 +18,7 @@ EXPECTED = {
     "PlanError",
     "Planner",
     "RegistryError",
+    "Scenario",
     "SkylineError",
     "Tier",
     "Topology",
@@ -31,6 +32,7 @@ EXPECTED = {
     "models",
     "planners",
     "profile",
+    "simulate",
     "split",
     "topology_preset",
 }

@@ -26,6 +26,7 @@ from skyline.errors import (
 from skyline.graph import CostModel, ModelGraph, profile
 from skyline.plan import Constraints, Objective, Plan, Planner, planners, split
 from skyline.runtime import CloudWorker, EdgeWorker
+from skyline.sim import Scenario, simulate
 from skyline.topology import Link, Node, Tier, Topology, load_topology, topology_preset
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "PlanError",
     "Planner",
     "RegistryError",
+    "Scenario",
     "SkylineError",
     "Tier",
     "Topology",
@@ -57,6 +59,7 @@ __all__ = [
     "models",
     "planners",
     "profile",
+    "simulate",
     "split",
     "topology_preset",
 ]

@@ -14,6 +14,7 @@ from skyline.cli.models import list_models
 from skyline.cli.plan import plan_command
 from skyline.cli.profile import profile_command
 from skyline.cli.serve import serve_app
+from skyline.cli.simulate import simulate_command
 from skyline.cli.sweep import sweep_command
 from skyline.cli.topology import topology_command
 from skyline.errors import SkylineError
@@ -68,6 +69,7 @@ app.command("topology")(topology_command)
 app.command("sweep")(sweep_command)
 app.add_typer(serve_app, name="serve")
 app.command("demo")(demo_command)
+app.command("simulate")(simulate_command)
 
 
 def main() -> None:

@@ -155,6 +155,7 @@ class Recorder:
         cpu = busy_s[w.CPU : w.CPU + w.n_devices]
         energy = w.idle_w * horizon_s + w.extra_w * cpu + self.radio_j
         cores = w.lanes * w.scenario.duration_s
+        link = w.ACC_UP + int(np.argmax(busy_s[w.ACC_UP :]))
         return {
             "tasks": self.tasks,
             "mean_latency_ms": self.latency_sum_s / n * 1e3 if self.tasks else math.nan,
@@ -171,6 +172,8 @@ class Recorder:
             "utilization": {
                 name: float(busy_s[r] / cores[r]) for r, name in w.server_names.items()
             },
+            "busiest_link": w.resource_name(link),
+            "busiest_link_utilization": float(busy_s[link] / cores[link]),
             "placement": {
                 name: int(count) / n for name, count in zip(w.targets, self.per_target.tolist())
             },

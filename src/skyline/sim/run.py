@@ -18,6 +18,7 @@ from skyline.sim.loader import load_scenario
 from skyline.sim.metrics import LatencyHistogram, Recorder
 from skyline.sim.spec import Scenario
 from skyline.sim.world import World
+from skyline.topology import Tier
 
 
 @dataclass
@@ -30,6 +31,7 @@ class SimResult:
     runs: list[dict[str, Any]]
     histogram: LatencyHistogram
     cpu_s: float
+    target_tiers: dict[str, Tier]
 
     def _scalars(self) -> dict[str, np.ndarray]:
         keys = [k for k, v in self.runs[0].items() if isinstance(v, int | float)]
@@ -46,6 +48,14 @@ class SimResult:
     def __getitem__(self, key: str) -> float:
         return self.summary()[key]
 
+    def tier_shares(self) -> dict[str, float]:
+        """Fraction of measured tasks run on each tier, mean over replications."""
+        shares = dict.fromkeys((t.value for t in Tier), 0.0)
+        for run in self.runs:
+            for target, share in run["placement"].items():
+                shares[self.target_tiers[target].value] += share / len(self.runs)
+        return shares
+
     def to_dict(self) -> dict[str, Any]:
         latency_s, fraction = self.histogram.cdf()
         return {
@@ -55,6 +65,7 @@ class SimResult:
             "replications": len(self.runs),
             "cpu_s": self.cpu_s,
             "summary": self.summary(),
+            "tier_shares": self.tier_shares(),
             "spread": self.spread(),
             "runs": self.runs,
             "latency_cdf": {
@@ -114,4 +125,5 @@ def simulate(
     cpu_s = time.process_time() - start
     if progress is not None:
         progress(1.0)
-    return SimResult(sc.name, chosen.name, engine_cls.name, runs, pooled, cpu_s)
+    tiers = dict(zip(world.targets, world.tiers, strict=True))
+    return SimResult(sc.name, chosen.name, engine_cls.name, runs, pooled, cpu_s, tiers)

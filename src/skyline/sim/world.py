@@ -132,6 +132,26 @@ class World:
         self.tx_j_per_byte = np.repeat([8 * p.tx_j_per_bit for p in power], sizes)
         self.rx_j_per_byte = np.repeat([8 * p.rx_j_per_bit for p in power], sizes)
 
+    def resource_name(self, r: int) -> str:
+        """Readable name of a resource id (for reports)."""
+        if r < self.ACC_UP:
+            return self.server_names.get(r) or self.device_names[r]
+        devices, edges = self.device_names, [e.name for e in self.scenario.edges]
+        kinds = [
+            (self.ACC_UP, devices, "access up"),
+            (self.ACC_DN, devices, "access down"),
+            (self.CELL_UP, edges, "cell up"),
+            (self.CELL_DN, edges, "cell down"),
+            (self.BH_UP, edges, "backhaul up"),
+            (self.BH_DN, edges, "backhaul down"),
+            (self.CL_UP, devices, "cloud link up"),
+            (self.CL_DN, devices, "cloud link down"),
+        ]
+        for first, owners, kind in kinds:
+            if first <= r < first + len(owners):
+                return f"{owners[r - first]} {kind}"
+        raise IndexError(f"no resource {r}")
+
     # -- per-task pieces -------------------------------------------------------------------------
     def _access(self, device: np.ndarray, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Uplink and downlink resource ids of the access link (device queue or cell queue)."""
