@@ -14,15 +14,13 @@ behind a long task while another lane idles, and (3) batch decisions see queues 
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
 from skyline.sched import Policy
 from skyline.sim.engines.base import Engine, RunStats, register
 from skyline.sim.metrics import Recorder
 from skyline.sim.workload import Arrivals
-from skyline.sim.world import MAX_STAGES, Routes, World
+from skyline.sim.world import MAX_STAGES, Routes, WaitFn, World
 
 _FIELDS = (
     "res",
@@ -66,10 +64,14 @@ class FastEngine(Engine):
             "arrival": np.zeros(0),
         }
 
-    def _wait(self, now_s: float) -> np.ndarray:
-        """Per resource: queueing a task arriving now would meet on the lane dealt next."""
-        lane = self.lane_first + self.dealt % self.n_lanes
-        return np.maximum(self.lane_free[lane] - now_s, 0.0)
+    def _waiter(self, now_s: float) -> WaitFn:
+        """Queueing a task arriving now would meet at given resources (on the lane dealt next)."""
+
+        def wait(ids: np.ndarray) -> np.ndarray:
+            lane = self.lane_first[ids] + self.dealt[ids] % self.n_lanes[ids]
+            return np.maximum(self.lane_free[lane] - now_s, 0.0)
+
+        return wait
 
     def _admit(self, batch: Arrivals, target: np.ndarray, routes: Routes) -> None:
         new = {
@@ -99,8 +101,7 @@ class FastEngine(Engine):
                 if hi > lo:
                     rows = np.arange(lo, hi)
                     batch = arrivals.take(rows)
-                    wait = partial(np.take, self._wait(t))
-                    self._admit(batch, *self.decide(t, batch, edge[rows], wait))
+                    self._admit(batch, *self.decide(t, batch, edge[rows], self._waiter(t)))
             self._tick(end)
             t = end
         self.now_s = t1
