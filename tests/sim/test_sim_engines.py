@@ -247,6 +247,18 @@ def test_engines_agree(name: str, policy: str) -> None:
     )
 
 
+@pytest.mark.parametrize("policy", ["all-edge", "random", "round-robin"])
+def test_fast_engine_is_exact_without_state_on_single_lane_queues(policy: str) -> None:
+    """The fast engine serves every queue in FIFO order whatever the tick, so with decisions
+    that read no state it reproduces the exact engine task for task (1-core edge here)."""
+    sc = parse_scenario(SHARED["contended"])
+    exact = simulate(sc, policy, "exact", replications=1)
+    fast = simulate(sc, policy, "fast", replications=1, tick_s=0.25)
+    for key in ("mean_latency_ms", "max_latency_ms", "deadline_miss_rate", "device_energy_j_mean"):
+        assert fast[key] == pytest.approx(exact[key], rel=1e-9), key
+    assert (fast.histogram.counts == exact.histogram.counts).all()
+
+
 def test_contended_scenario_queues() -> None:
     """The agreement above is not between two idle systems: the cell is busy."""
     sc = parse_scenario(SHARED["contended"])

@@ -1,15 +1,16 @@
 """Fast vectorized engine: fixed ticks, batch decisions, FIFO queues solved with numpy scans.
 
 Each tick [t, t + tick_s): the policy places the tick's arrivals in one batch (queues as at
-t), then every task whose next stage starts before the tick's end takes it, pass after pass,
-until all wait past the tick. A pass sorts its stages by queue and time and solves each queue's
-FIFO recursion start_i = max(arrival_i, finish_{i-1}) in closed form,
-start_i = S_i + max(free, max_{j<=i}(arrival_j - S_j)) with S the service before i, by one
-cumsum and one running max over all queues at once. Times are exact; the approximations are
-(1) stages reaching one queue within the same tick but in different passes may be served out
-of order (error below one tick per queue), (2) a k-lane queue deals tasks to its lanes in turn,
-which equals earliest-free-lane FIFO when service times are equal and otherwise can wait
-behind a long task while another lane idles, and (3) batch decisions see queues as at t.
+t), then tasks whose next stage starts before the tick's end take it, pass after pass. A pass
+takes only stages no other task in flight could precede at their queue (see `_safe`), sorts
+them by queue and time, and solves each lane's FIFO recursion start_i = max(arrival_i,
+finish_{i-1}) in closed form, start_i = S_i + max(free, max_{j<=i}(arrival_j - S_j)) with S
+the service ahead of i, by one cumsum and one running max over all queues at once. Times and
+FIFO order are exact; the approximations are (1) a k-lane queue deals tasks to its lanes in
+turn, which equals earliest-free-lane FIFO when its service times are equal and otherwise can
+wait behind a long task while another lane idles, and (2) decisions are made once per tick
+with queues as at its start. With a policy that reads no queues and single-lane (or equal
+service) queues, it computes exactly what the exact engine does, whatever the tick.
 """
 
 from __future__ import annotations
@@ -125,10 +126,35 @@ class FastEngine(Engine):
         live = self.live
         active = np.flatnonzero((live["ready"] < end) & (live["stage"] < live["length"]))
         while active.size:
-            self._pass(active)
+            self._pass(active[self._safe(active)])
             active = active[
                 (live["ready"][active] < end) & (live["stage"][active] < live["length"][active])
             ]
+
+    def _safe(self, active: np.ndarray) -> np.ndarray:
+        """Mask of stages no other active task can precede at their queue: a stage is taken only
+        when no task still on its way could reach that queue earlier (lower bound: its ready
+        time plus the service and delay of the stages in between). The earliest stage is
+        always safe, so every pass makes progress; FIFO order then holds exactly."""
+        live = self.live
+        stage, length = live["stage"][active], live["length"][active]
+        ready = live["ready"][active]
+        res = live["res"][active]
+        cols = np.arange(MAX_STAGES)[None, :]
+        cost = np.where(cols >= stage[:, None], live["svc"][active] + live["delay"][active], 0.0)
+        reach = ready[:, None] + np.cumsum(cost, axis=1) - cost  # earliest arrival at stage k
+        later = (cols > stage[:, None]) & (cols < length[:, None])
+        if not later.any():
+            return np.ones(len(active), dtype=bool)
+        ahead_res, ahead_t = res[later], reach[later]
+        order = np.argsort(ahead_res, kind="stable")
+        ahead_res, ahead_t = ahead_res[order], ahead_t[order]
+        firsts = np.flatnonzero(np.concatenate(([True], ahead_res[1:] != ahead_res[:-1])))
+        queues, earliest = ahead_res[firsts], np.minimum.reduceat(ahead_t, firsts)
+        here = res[np.arange(len(active)), stage]
+        pos = np.minimum(np.searchsorted(queues, here), len(queues) - 1)
+        bound = np.where(queues[pos] == here, earliest[pos], np.inf)
+        return np.asarray(ready <= bound)
 
     def _flush(self) -> None:
         """Hand finished tasks to the recorder and forget them."""
