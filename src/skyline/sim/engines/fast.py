@@ -27,6 +27,7 @@ _FIELDS = (
     "res",
     "svc",
     "delay",
+    "cost",
     "length",
     "stage",
     "ready",
@@ -57,6 +58,7 @@ class FastEngine(Engine):
             "res": np.zeros((0, MAX_STAGES), dtype=np.int64),
             "svc": np.zeros((0, MAX_STAGES)),
             "delay": np.zeros((0, MAX_STAGES)),
+            "cost": np.zeros((0, MAX_STAGES)),
             **{
                 k: np.zeros(0, dtype=np.int64)
                 for k in ("length", "stage", "device", "task_type", "target")
@@ -79,6 +81,7 @@ class FastEngine(Engine):
             "res": routes.res,
             "svc": routes.svc,
             "delay": routes.delay,
+            "cost": routes.svc + routes.delay,
             "length": routes.length,
             "stage": np.zeros(len(batch), dtype=np.int64),
             "ready": batch.time_s,
@@ -124,37 +127,45 @@ class FastEngine(Engine):
     def _tick(self, end: float) -> None:
         """Move every task whose next stage starts before `end`, pass after pass."""
         live = self.live
-        active = np.flatnonzero((live["ready"] < end) & (live["stage"] < live["length"]))
+        ready, stage, length = live["ready"], live["stage"], live["length"]
+        res = live["res"].ravel()
+        active = np.flatnonzero((ready < end) & (stage < length))
         while active.size:
-            self._pass(active[self._safe(active)])
-            active = active[
-                (live["ready"][active] < end) & (live["stage"][active] < live["length"][active])
-            ]
+            at = active * MAX_STAGES + stage[active]
+            here, arrive = res[at], ready[active]
+            take = self._safe(active, here, arrive)
+            if take is None:
+                self._pass(active, at, here, arrive)
+            else:
+                self._pass(active[take], at[take], here[take], arrive[take])
+            active = active[(ready[active] < end) & (stage[active] < length[active])]
 
-    def _safe(self, active: np.ndarray) -> np.ndarray:
-        """Mask of stages no other active task can precede at their queue: a stage is taken only
-        when no task still on its way could reach that queue earlier (lower bound: its ready
-        time plus the service and delay of the stages in between). The earliest stage is
-        always safe, so every pass makes progress; FIFO order then holds exactly."""
+    def _safe(self, active: np.ndarray, here: np.ndarray, ready: np.ndarray) -> np.ndarray | None:
+        """Mask of stages no other active task can precede at their queue (None: all are).
+
+        A stage is taken only when no task still on its way could reach that queue earlier
+        (lower bound: the time it can start where it is - ready, and not before a single-lane
+        queue frees - plus the service and delay of the stages in between). The earliest
+        stage is always safe, so every pass makes progress; FIFO order then holds exactly.
+        """
         live = self.live
-        stage, length = live["stage"][active], live["length"][active]
-        ready = live["ready"][active]
-        res = live["res"][active]
+        stage = live["stage"][active]
         cols = np.arange(MAX_STAGES)[None, :]
-        cost = np.where(cols >= stage[:, None], live["svc"][active] + live["delay"][active], 0.0)
-        reach = ready[:, None] + np.cumsum(cost, axis=1) - cost  # earliest arrival at stage k
-        later = (cols > stage[:, None]) & (cols < length[:, None])
+        later = (cols > stage[:, None]) & (cols < live["length"][active][:, None])
         if not later.any():
-            return np.ones(len(active), dtype=bool)
-        ahead_res, ahead_t = res[later], reach[later]
+            return None
+        single = self.n_lanes[here] == 1
+        start = np.where(single, np.maximum(ready, self.lane_free[self.lane_first[here]]), ready)
+        cost = np.where(cols >= stage[:, None], live["cost"][active], 0.0)
+        reach = start[:, None] + np.cumsum(cost, axis=1) - cost  # earliest arrival at stage k
+        ahead_res, ahead_t = live["res"][active][later], reach[later]
         order = np.argsort(ahead_res, kind="stable")
         ahead_res, ahead_t = ahead_res[order], ahead_t[order]
         firsts = np.flatnonzero(np.concatenate(([True], ahead_res[1:] != ahead_res[:-1])))
         queues, earliest = ahead_res[firsts], np.minimum.reduceat(ahead_t, firsts)
-        here = res[np.arange(len(active)), stage]
         pos = np.minimum(np.searchsorted(queues, here), len(queues) - 1)
-        bound = np.where(queues[pos] == here, earliest[pos], np.inf)
-        return np.asarray(ready <= bound)
+        safe = ready <= np.where(queues[pos] == here, earliest[pos], np.inf)
+        return None if safe.all() else safe
 
     def _flush(self) -> None:
         """Hand finished tasks to the recorder and forget them."""
@@ -174,13 +185,11 @@ class FastEngine(Engine):
         keep = ~done
         self.live = {k: v[keep] for k, v in live.items()}
 
-    def _pass(self, active: np.ndarray) -> None:
-        """Every active task takes its next stage; FIFO per lane solved in closed form."""
+    def _pass(self, active: np.ndarray, at: np.ndarray, r: np.ndarray, a: np.ndarray) -> None:
+        """Each task takes its next stage (flat index `at`, queue r, arrival a); FIFO per lane
+        solved in closed form."""
         live = self.live
-        at = active * MAX_STAGES + live["stage"][active]
-        r = live["res"].ravel()[at]
         s = live["svc"].ravel()[at]
-        a = live["ready"][active]
         lo = a.min()
         span = float(a.max() - lo) + 1.0
         order = np.argsort(r * span + (a - lo), kind="stable")  # by queue, then time
