@@ -248,10 +248,12 @@ def test_engines_agree(name: str, policy: str) -> None:
 
 
 @pytest.mark.parametrize("policy", ["all-edge", "random", "round-robin"])
-def test_fast_engine_is_exact_without_state_on_single_lane_queues(policy: str) -> None:
-    """The fast engine serves every queue in FIFO order whatever the tick, so with decisions
-    that read no state it reproduces the exact engine task for task (1-core edge here)."""
-    sc = parse_scenario(SHARED["contended"])
+@pytest.mark.parametrize("name", ["contended", "small"])
+def test_fast_engine_is_exact_without_state(name: str, policy: str) -> None:
+    """The fast engine serves every queue in FIFO order on the lane that frees first whatever
+    the tick, so with decisions that read no state it reproduces the exact engine task for
+    task (a 1-core edge and a shared cell; a 2-core edge with fixed and exponential work)."""
+    sc = parse_scenario(SHARED[name]) if SHARED[name] else load_scenario(name)
     exact = simulate(sc, policy, "exact", replications=1)
     fast = simulate(sc, policy, "fast", replications=1, tick_s=0.25)
     for key in ("mean_latency_ms", "max_latency_ms", "deadline_miss_rate", "device_energy_j_mean"):

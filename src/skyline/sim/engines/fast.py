@@ -2,15 +2,14 @@
 
 Each tick [t, t + tick_s): the policy places the tick's arrivals in one batch (queues as at
 t), then tasks whose next stage starts before the tick's end take it, pass after pass. A pass
-takes only stages no other task in flight could precede at their queue (see `_safe`), sorts
-them by queue and time, and solves each lane's FIFO recursion start_i = max(arrival_i,
-finish_{i-1}) in closed form, start_i = S_i + max(free, max_{j<=i}(arrival_j - S_j)) with S
-the service ahead of i, by one cumsum and one running max over all queues at once. Times and
-FIFO order are exact; the approximations are (1) a k-lane queue deals tasks to its lanes in
-turn, which equals earliest-free-lane FIFO when its service times are equal and otherwise can
-wait behind a long task while another lane idles, and (2) decisions are made once per tick
-with queues as at its start. With a policy that reads no queues and single-lane (or equal
-service) queues, it computes exactly what the exact engine does, whatever the tick.
+takes only stages no other task in flight could precede at their queue (see `_safe`), so
+every queue serves in exact FIFO order, and sorts them by queue and time. Single-lane queues
+(links, one-core CPUs) solve the FIFO recursion start_i = max(arrival_i, finish_{i-1}) in closed
+form, start_i = S_i + max(free, max_{j<=i}(arrival_j - S_j)) with S the service ahead of i,
+by one cumsum and one running max over all queues at once; k-lane queues give each stage the
+lane that frees first (all at once when none waits). Times are exact; the one approximation
+is that decisions are made once per tick with queues as at its start, so with a policy that
+reads no queues the engine computes exactly what the exact engine does, whatever the tick.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ class FastEngine(Engine):
         self.n_lanes = lanes
         self.lane_first = np.concatenate([[0], np.cumsum(lanes)[:-1]])
         self.lane_free = np.zeros(int(lanes.sum()))
-        self.dealt = np.zeros(world.n_resources, dtype=np.int64)
+        self.free_min = np.zeros(world.n_resources)  # earliest lane free time per queue
         self.busy = np.zeros(world.n_resources)
         self.events = 0
         self.last_s = 0.0
@@ -68,11 +67,10 @@ class FastEngine(Engine):
         }
 
     def _waiter(self, now_s: float) -> WaitFn:
-        """Queueing a task arriving now would meet at given resources (on the lane dealt next)."""
+        """Queueing a task arriving now would meet at given resources (first lane to free)."""
 
         def wait(ids: np.ndarray) -> np.ndarray:
-            lane = self.lane_first[ids] + self.dealt[ids] % self.n_lanes[ids]
-            return np.maximum(self.lane_free[lane] - now_s, 0.0)
+            return np.maximum(self.free_min[ids] - now_s, 0.0)
 
         return wait
 
@@ -144,8 +142,8 @@ class FastEngine(Engine):
         """Mask of stages no other active task can precede at their queue (None: all are).
 
         A stage is taken only when no task still on its way could reach that queue earlier
-        (lower bound: the time it can start where it is - ready, and not before a single-lane
-        queue frees - plus the service and delay of the stages in between). The earliest
+        (lower bound: the time it can start where it is - ready, and not before its queue's
+        first lane frees - plus the service and delay of the stages in between). The earliest
         stage is always safe, so every pass makes progress; FIFO order then holds exactly.
         """
         live = self.live
@@ -154,8 +152,7 @@ class FastEngine(Engine):
         later = (cols > stage[:, None]) & (cols < live["length"][active][:, None])
         if not later.any():
             return None
-        single = self.n_lanes[here] == 1
-        start = np.where(single, np.maximum(ready, self.lane_free[self.lane_first[here]]), ready)
+        start = np.maximum(ready, self.free_min[here])
         cost = np.where(cols >= stage[:, None], live["cost"][active], 0.0)
         reach = start[:, None] + np.cumsum(cost, axis=1) - cost  # earliest arrival at stage k
         ahead_res, ahead_t = live["res"][active][later], reach[later]
@@ -186,39 +183,88 @@ class FastEngine(Engine):
         self.live = {k: v[keep] for k, v in live.items()}
 
     def _pass(self, active: np.ndarray, at: np.ndarray, r: np.ndarray, a: np.ndarray) -> None:
-        """Each task takes its next stage (flat index `at`, queue r, arrival a); FIFO per lane
-        solved in closed form."""
+        """Each task takes its next stage (flat index `at`, queue r, arrival a)."""
         live = self.live
         s = live["svc"].ravel()[at]
         lo = a.min()
-        span = float(a.max() - lo) + 1.0
-        order = np.argsort(r * span + (a - lo), kind="stable")  # by queue, then time
+        order = np.argsort(r * (float(a.max() - lo) + 1.0) + (a - lo), kind="stable")
         r, s, a, rows, at = r[order], s[order], a[order], active[order], at[order]
-        m = len(rows)
-        lane = self.lane_first[r]
-        lanes = self.n_lanes[r]
-        if (lanes > 1).any():  # deal each queue's tasks to its lanes in turn
-            firsts = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
-            sizes = np.diff(firsts, append=m)
-            rank = np.arange(m) - np.repeat(firsts, sizes)
-            lane = lane + (self.dealt[r] + rank) % lanes
-            self.dealt[r[firsts]] += sizes
-            by_lane = np.argsort(lane * span + (a - lo), kind="stable")
-            r, s, a, rows, at, lane = (x[by_lane] for x in (r, s, a, rows, at, lane))
-        new = np.concatenate(([True], lane[1:] != lane[:-1]))
+        multi = self.n_lanes[r] > 1
+        if multi.any():
+            finish = np.empty(len(r))
+            one = ~multi
+            if one.any():
+                finish[one] = self._one_lane(r[one], s[one], a[one])
+            finish[multi] = self._lanes(r[multi], s[multi], a[multi])
+        else:
+            finish = self._one_lane(r, s, a)
+        np.add.at(self.busy, r, s)
+        live["ready"][rows] = finish + live["delay"].ravel()[at]
+        live["stage"][rows] += 1
+        self.events += len(rows)
+
+    def _one_lane(self, r: np.ndarray, s: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """Finish times at single-lane queues, stages sorted by (queue, arrival): the FIFO
+        recursion in closed form for all queues at once."""
+        m = len(r)
+        new = np.concatenate(([True], r[1:] != r[:-1]))
         seg = np.flatnonzero(new)
         seg_id = np.cumsum(new) - 1
         last = np.append(seg[1:], m) - 1
-        before = np.cumsum(s) - s  # service ahead of each stage in its lane's segment
+        before = np.cumsum(s) - s  # service ahead of each stage in its queue's segment
         before -= before[seg][seg_id]
+        lo = a.min()
         v = (a - lo) - before
         v_min = float(v.min())
         width = float(v.max()) - v_min + 1.0
-        free = np.maximum(self.lane_free[lane[seg]] - lo, v_min)
+        free = np.maximum(self.lane_free[self.lane_first[r[seg]]] - lo, v_min)
         running = np.maximum.accumulate(v + seg_id * width) - seg_id * width
         finish = lo + np.maximum(running, free[seg_id]) + before + s
-        self.lane_free[lane[last]] = finish[last]
-        np.add.at(self.busy, r[last], before[last] + s[last])
-        live["ready"][rows] = finish + live["delay"].ravel()[at]
-        live["stage"][rows] += 1
-        self.events += m
+        self.lane_free[self.lane_first[r[last]]] = finish[last]
+        self.free_min[r[last]] = finish[last]
+        return finish
+
+    def _lanes(self, r: np.ndarray, s: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """Finish times at k-lane queues, stages sorted by (queue, arrival): each takes the
+        lane that frees first.
+
+        A queue whose stages all find a lane free on arrival (the i-th stage sees at least
+        i + 1 lane free times at or before it, counting the batch's own earlier finishes) is
+        settled at once: every stage starts on arrival, and the queue keeps the k latest of
+        its old free times and the new finishes (the others are at or before the last
+        arrival, so any later stage finds them equally free). Other queues go round by round,
+        one stage per queue each.
+        """
+        m = len(r)
+        firsts = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
+        sizes = np.diff(firsts, append=m)
+        queue = r[firsts]
+        k = self.n_lanes[queue]
+        cols = np.arange(int(k.max()))
+        lane = self.lane_first[queue][:, None] + cols
+        real = cols < k[:, None]
+        free = np.sort(np.where(real, self.lane_free[np.where(real, lane, 0)], np.inf), axis=1)
+        group = np.repeat(np.arange(len(queue)), sizes)
+        rank = np.arange(m) - firsts[group]
+        finish = a + s
+        mates = np.arange(int(sizes.max()))
+        mate = np.minimum(firsts[group][:, None] + mates, m - 1)
+        earlier_done = ((mates < rank[:, None]) & (finish[mate] <= a[:, None])).sum(axis=1)
+        fits = (free[group] <= a[:, None]).sum(axis=1) + earlier_done > rank
+        calm = np.minimum.reduceat(fits, firsts).astype(bool)
+        if calm.any():
+            done = np.full((len(queue), len(mates)), -np.inf)
+            done[group, rank] = finish
+            both = np.concatenate([np.where(real, free, -np.inf), done], axis=1)
+            latest = -np.sort(-both, axis=1)[:, : len(cols)]
+            free = np.where(calm[:, None] & real, latest, free)
+        busy = np.flatnonzero(~calm)
+        for q in range(int(sizes[busy].max()) if busy.size else 0):
+            busy = busy[sizes[busy] > q]
+            e = firsts[busy] + q
+            j = np.argmin(free[busy], axis=1)
+            finish[e] = np.maximum(a[e], free[busy, j]) + s[e]
+            free[busy, j] = finish[e]
+        self.lane_free[lane[real]] = free[real]  # lanes are interchangeable: any order
+        self.free_min[queue] = free.min(axis=1)
+        return finish
