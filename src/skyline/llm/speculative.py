@@ -151,11 +151,20 @@ class SpeculativeDecoder:
                 seq += [*draft[:n], verdict.token]
                 if not stats.rounds:
                     stats.ttft_s = t2 - t_start
-                round_ = Round(k, n, t1 - t0, t2 - t1, verdict.compute_s)
+                round_ = Round(
+                    k,
+                    n,
+                    t1 - t0,
+                    t2 - t1,
+                    verdict.compute_s,
+                    verdict.bytes_up,
+                    verdict.bytes_down,
+                )
                 stats.rounds.append(round_)
                 self.policy.observe(round_)
         finally:
-            self.verifier.end_session(session)
+            if stats.fallback is None:  # a lost verifier holds no session worth freeing
+                self.verifier.end_session(session)
         stats.total_s = time.perf_counter() - t_start
         return Generation(seq[len(prompt) :], stats)
 

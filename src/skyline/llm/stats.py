@@ -18,13 +18,16 @@ def expected_tokens_per_pass(alpha: float, k: int) -> float:
 @dataclass(frozen=True)
 class Round:
     """One draft-verify round: k drafted, `accepted` kept (then one target token). `verify_s`
-    is the wall time of the verify call (link + target), `target_s` the target's own compute."""
+    is the wall time of the verify call (link + target), `target_s` the target's own compute,
+    bytes those of the request and reply on the wire (0 in process)."""
 
     k: int
     accepted: int
     draft_s: float
     verify_s: float
     target_s: float
+    bytes_up: int = 0
+    bytes_down: int = 0
 
     @property
     def examined(self) -> int:
@@ -61,6 +64,14 @@ class SpecStats:
         return self.verified_tokens + self.local_tokens
 
     @property
+    def bytes_up(self) -> int:
+        return sum(r.bytes_up for r in self.rounds)
+
+    @property
+    def bytes_down(self) -> int:
+        return sum(r.bytes_down for r in self.rounds)
+
+    @property
     def alpha(self) -> float:
         """Per-token acceptance rate: accepted / judged. Tokens after a rejection are never
         judged, so accepted / drafted would be biased low."""
@@ -83,7 +94,9 @@ class SpecStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "passes": self.passes,
+            "passes": self.passes,  # = round trips to the verifier
+            "bytes_up": self.bytes_up,
+            "bytes_down": self.bytes_down,
             "drafted": self.drafted,
             "accepted": self.accepted,
             "tokens": self.tokens,

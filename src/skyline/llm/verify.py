@@ -88,11 +88,13 @@ class VerifyRequest:
 @dataclass(frozen=True)
 class Verdict:
     """The first `accepted` draft tokens stand, followed by `token`. `compute_s` is the
-    verifier's own compute time (no transport)."""
+    verifier's own compute time (no transport); bytes are those on the wire, if any."""
 
     accepted: int
     token: int
     compute_s: float
+    bytes_up: int = 0
+    bytes_down: int = 0
 
 
 class Verifier(ABC):

@@ -1,0 +1,213 @@
+"""Verification across a link, on the runtime's binary frames and transports.
+
+`CloudVerifier` serves a target model: REQUEST frames with meta `op` "verify" (tensors
+`context`, `draft`, optionally `draft_probs`; meta `session`, `position`, `temperature`,
+`seed`) are answered with RESPONSE meta `accepted`, `token`, `compute_ms`; `op` "end" frees a
+session; PING is answered with PONG meta naming the model (vocabulary, max_len, weights digest).
+Garbage gets an ERROR frame and the server keeps serving. `RemoteVerifier` is the edge's end:
+the same `Verifier` as the in-process one, so `SpeculativeDecoder` does not know the difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from skyline.errors import ConfigError, FrameError, RemoteError, SkylineError, TransportError
+from skyline.llm.model import DecoderLM
+from skyline.llm.verify import TargetVerifier, Verdict, Verifier, VerifyRequest
+from skyline.runtime.hop import HopClient
+from skyline.runtime.stages import weights_digest
+from skyline.runtime.transports import Listener, Parts, Transport, bind
+from skyline.runtime.wire import Frame, FrameKind, decode_frame, encode_frame, error_frame
+
+SERVICE = "skyline.llm.verifier/v1"
+MAX_SESSION_CHARS = 128
+
+
+def _int(meta: dict[str, Any], key: str, upper: int = 2**63) -> int:
+    value = meta.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < upper:
+        raise FrameError(f"meta {key!r} must be an integer in [0, {upper}), got {value!r}")
+    return value
+
+
+def parse_request(frame: Frame) -> VerifyRequest:
+    """A verify request from a frame; anything missing or mistyped is a `FrameError` (token
+    ranges and shapes are checked by the verifier)."""
+    meta = frame.meta
+    session = meta.get("session")
+    if not isinstance(session, str) or not 0 < len(session) <= MAX_SESSION_CHARS:
+        raise FrameError(f"meta 'session' must be a string of 1..{MAX_SESSION_CHARS} characters")
+    temperature = meta.get("temperature")
+    if (
+        not isinstance(temperature, int | float)
+        or isinstance(temperature, bool)
+        or not math.isfinite(temperature)
+    ):
+        raise FrameError(f"meta 'temperature' must be a finite number, got {temperature!r}")
+    missing = [name for name in ("context", "draft") if name not in frame.tensors]
+    if missing:
+        raise FrameError(f"a verify request needs tensors {missing}")
+    return VerifyRequest(
+        session,
+        _int(meta, "position"),
+        frame.tensors["context"],
+        frame.tensors["draft"],
+        frame.tensors.get("draft_probs"),
+        float(temperature),
+        _int(meta, "seed"),
+    )
+
+
+class CloudVerifier:
+    """Serves verification for `model` on `bind_address` (port 0 picks a free port) with one
+    KV cache per session (at most `max_sessions`, least recently used evicted)."""
+
+    def __init__(
+        self,
+        model: DecoderLM,
+        *,
+        bind_address: str = "tcp://127.0.0.1:0",
+        max_sessions: int = 64,
+        threads: int = 1,
+    ) -> None:
+        self.verifier = TargetVerifier(model, max_sessions=max_sessions)
+        self.identity = {
+            "service": SERVICE,
+            "vocab_size": model.config.vocab_size,
+            "max_len": model.config.max_len,
+            "weights": weights_digest(model),
+        }
+        self.threads = threads
+        self.listener: Listener = bind(bind_address)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> str:
+        return self.listener.address
+
+    def handle(self, parts: Sequence[Any]) -> Parts:
+        """Answer one message; never raises."""
+        request_id = 0
+        try:
+            frame = decode_frame(parts)
+            request_id = frame.request_id
+            if frame.kind is FrameKind.PING:
+                return encode_frame(Frame(FrameKind.PONG, request_id, meta=self.identity))
+            if frame.kind is not FrameKind.REQUEST:
+                raise FrameError(f"unexpected {frame.kind.name} frame")
+            op = frame.meta.get("op")
+            if op == "end":
+                session = frame.meta.get("session")
+                if not isinstance(session, str):
+                    raise FrameError("meta 'session' must be a string")
+                self.verifier.end_session(session)
+                return encode_frame(Frame(FrameKind.RESPONSE, request_id))
+            if op != "verify":
+                raise FrameError(f"meta 'op' must be 'verify' or 'end', got {op!r}")
+            verdict = self.verifier.verify(parse_request(frame))
+            meta = {
+                "accepted": verdict.accepted,
+                "token": verdict.token,
+                "compute_ms": verdict.compute_s * 1e3,
+            }
+            return encode_frame(Frame(FrameKind.RESPONSE, request_id, meta=meta))
+        except SkylineError as exc:
+            return encode_frame(error_frame(request_id, f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # a bug or a hostile tensor: answer, keep serving
+            return encode_frame(error_frame(request_id, f"internal {type(exc).__name__}: {exc}"))
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until `stop()` (or KeyboardInterrupt)."""
+        try:
+            self.listener.serve(self.handle, self._stop, self.threads)
+        finally:
+            self.listener.close()
+
+    def start(self) -> CloudVerifier:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="skyline-llm-verifier", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> CloudVerifier:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RemoteVerifier(Verifier):
+    """A `CloudVerifier` across the link. Checks on connect that the server is one (PING) and,
+    given `weights`, that it holds those target weights. Timeouts are retried (`retries`):
+    requests are idempotent, because the server truncates the session to `position` first.
+    `wrap` wraps the transport (e.g. `ShapedTransport` for an in-process emulated link)."""
+
+    def __init__(
+        self,
+        peer: str | Transport,
+        *,
+        timeout_s: float = 5.0,
+        retries: int = 2,
+        wrap: Any = None,
+        weights: str | None = None,
+    ) -> None:
+        self.hop = HopClient(peer, timeout_s=timeout_s, retries=retries, wrap=wrap)
+        self._ids = itertools.count(1)
+        self.identity = self.hop.call(Frame(FrameKind.PING, 0)).frame.meta
+        where = peer if isinstance(peer, str) else peer.address
+        if self.identity.get("service") != SERVICE:
+            raise ConfigError(
+                f"{where} is not a {SERVICE} server (it says {self.identity})",
+                fix="point the edge at a process started with `skyline llm serve`",
+            )
+        if weights is not None and self.identity.get("weights") != weights:
+            raise ConfigError(
+                f"the verifier holds target weights {self.identity.get('weights')!r}, "
+                f"expected {weights!r}",
+                fix="start the server with the target checkpoint paired with this draft",
+            )
+        self.vocab_size = int(self.identity["vocab_size"])
+
+    def verify(self, request: VerifyRequest) -> Verdict:
+        tensors = {"context": request.context, "draft": request.draft}
+        if request.draft_probs is not None:
+            tensors["draft_probs"] = request.draft_probs.float()
+        meta = {
+            "op": "verify",
+            "session": request.session,
+            "position": request.position,
+            "temperature": request.temperature,
+            "seed": request.seed,
+        }
+        reply = self.hop.call(Frame(FrameKind.REQUEST, next(self._ids), tensors, meta))
+        got = reply.frame.meta
+        accepted = _int(got, "accepted", request.draft.numel() + 1)
+        token = _int(got, "token", self.vocab_size)
+        compute_ms = got.get("compute_ms")
+        if not isinstance(compute_ms, int | float) or not compute_ms >= 0:
+            raise FrameError(f"reply meta 'compute_ms' is {compute_ms!r}")
+        return Verdict(accepted, token, compute_ms / 1e3, reply.bytes_up, reply.bytes_down)
+
+    def end_session(self, session: str) -> None:
+        """Best effort: a server that is gone has no session left to free."""
+        end = Frame(FrameKind.REQUEST, next(self._ids), meta={"op": "end", "session": session})
+        with contextlib.suppress(TransportError, RemoteError, FrameError):
+            self.hop.call(end)
+
+    def close(self) -> None:
+        self.hop.close()
