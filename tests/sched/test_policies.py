@@ -35,6 +35,7 @@ def make_obs(**over: np.ndarray) -> Observation:
         device=np.array([0, 1, 2]),
         task_type=np.zeros(3, dtype=np.int64),
         edge=np.array([1, -1, 2]),
+        lanes=np.ones((3, 4), dtype=np.int64),
         **fields,
     )
 
@@ -110,6 +111,7 @@ def test_random_is_seeded_uniform_and_reachable() -> None:
         reachable=np.tile(np.array([True, False, True]), (n, 1)),
         **{k: np.zeros((n, 3)) for k in ("compute_s", "transfer_s", "wait_s", "energy_j")},
         accuracy=np.ones((n, 3)),
+        lanes=np.ones((n, 3), dtype=np.int64),
     )
     a = policies.create("random", seed=3).place(obs)
     assert a.tolist() == policies.create("random", seed=3).place(obs).tolist()

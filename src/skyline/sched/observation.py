@@ -47,6 +47,8 @@ class Observation:
     """(n, T) device energy the task adds: compute above idle power, or radio send + receive."""
     accuracy: np.ndarray
     """(n, T) expected accuracy of the model the target runs, in [0, 1]."""
+    lanes: np.ndarray
+    """(n, T) tasks the target's server runs at once (the device's cores in column 0)."""
 
     @property
     def n(self) -> int:

@@ -91,6 +91,7 @@ class World:
             ]
         )
         self.lanes = lanes
+        self.server_lanes = lanes[self.EDGE_CPU : self.ACC_UP]  # edges, then the cloud
         self.server_names = {self.EDGE_CPU + i: e.name for i, e in enumerate(sc.edges)}
         if sc.cloud:
             self.server_names[self.CLOUD_CPU] = sc.cloud.name
@@ -244,6 +245,9 @@ class World:
             wait_s=waits,
             energy_j=energy,
             accuracy=self.accuracy[task_type],
+            lanes=np.column_stack(
+                [self.lanes[self.CPU + device], np.tile(self.server_lanes, (n, 1))]
+            ),
         )
 
     def routes(

@@ -1,6 +1,6 @@
 """Scheduling policies behind one interface, created by name: `policies.create("random")`."""
 
-from skyline.sched.policies import balance, fixed, greedy
+from skyline.sched.policies import balance, fixed, greedy, optimum
 from skyline.sched.policies.base import POLICIES, Policy, check_policy, create, names, register
 
 __all__ = [
@@ -12,5 +12,6 @@ __all__ = [
     "fixed",
     "greedy",
     "names",
+    "optimum",
     "register",
 ]
