@@ -16,7 +16,7 @@ import pytest
 from sim_docs import doc
 
 from skyline.errors import PlanError, UnknownNameError
-from skyline.sched import Observation, Policy
+from skyline.sched import Observation, Policy, policies
 from skyline.sim import load_scenario, parse_scenario, simulate
 
 ENGINES = ["exact", "fast"]
@@ -307,3 +307,21 @@ def test_milp_places_batches_better_than_greedy() -> None:
     short = sc.model_copy(update={"duration_s": 4.0})
     one_by_one = [simulate(short, p, "exact").runs for p in ("greedy-min-latency", "milp")]
     assert one_by_one[0] == one_by_one[1]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_devices_alone_every_policy_runs_locally(engine: str) -> None:
+    """No edge, no cloud: every policy (fixed tiers fall back) keeps tasks home; 2-core CPUs."""
+    document = doc(
+        device=[{"name": "d", "count": 3, "gflops": 10.0, "cores": 2}],
+        edge=[],
+        cloud=None,
+        workload={"kind": "poisson", "rate_hz": 2.0},
+    )
+    sc = parse_scenario(document)
+    means = set()
+    for name in policies.names():
+        result = simulate(sc, name, engine)
+        assert result.runs[0]["placement"] == {"local": 1.0}, name
+        means.add(round(result["mean_latency_ms"], 9))
+    assert len(means) == 1 and 300.0 <= means.pop() < 400.0
