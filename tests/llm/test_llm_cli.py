@@ -1,0 +1,85 @@
+"""`skyline llm generate` in process and against `skyline llm serve` in its own process."""
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from skyline.cli import app
+from skyline.llm import ByteTokenizer, DecoderLM, LMConfig
+from skyline.llm.checkpoint import save_checkpoint
+from skyline.llm.speculative import generate
+
+torch.set_num_threads(1)
+runner = CliRunner(env={"COLUMNS": "200"})
+PROMPT = "To be, or not"
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pair")
+    draft = DecoderLM(LMConfig(d_model=32, n_layers=1, n_heads=2, max_len=128), seed=1)
+    target = DecoderLM(LMConfig(d_model=48, n_layers=2, n_heads=4, max_len=128), seed=2)
+    save_checkpoint(draft, folder / "draft.pt")
+    save_checkpoint(target, folder / "target.pt")
+    return folder
+
+
+def expected_text(pair, n):
+    from skyline.llm.checkpoint import load_checkpoint
+
+    target, _ = load_checkpoint(pair / "target.pt")
+    tok = ByteTokenizer()
+    return tok.decode(generate(target, tok.encode(PROMPT), n))
+
+
+def test_generate_in_process(pair, tmp_path):
+    out = tmp_path / "gen.json"
+    args = ["llm", "generate", PROMPT, "--checkpoint", str(pair), "-n", "24", "--json", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "in process" in result.output and "tokens per pass" in result.output
+    payload = json.loads(out.read_text())
+    assert payload["text"] == expected_text(pair, 24)
+    assert len(payload["token_ids"]) == payload["tokens"] == 24
+    assert payload["bytes_up"] == 0 and payload["passes"] >= 24 / 5
+
+
+def test_a_missing_pair_says_how_to_train_it(tmp_path):
+    result = runner.invoke(app, ["llm", "generate", "x", "--checkpoint", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "llm_train.py" in result.output
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_and_generate_in_two_processes(pair, tmp_path):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    serve = ["llm", "serve", "--checkpoint", str(pair), "--bind", address]
+    cloud = subprocess.Popen(
+        [sys.executable, "-m", "skyline", *serve],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out = tmp_path / "remote.json"
+        args = ["llm", "generate", PROMPT, "--checkpoint", str(pair), "-n", "24"]
+        args += ["--cloud", address, "--adaptive", "--rtt-ms", "4", "--timeout-s", "30"]
+        result = runner.invoke(app, [*args, "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        payload = json.loads(out.read_text())
+        assert payload["text"] == expected_text(pair, 24)
+        assert payload["fallback"] is None and payload["bytes_up"] > 0
+        assert all(r["verify_s"] >= 0.004 for r in payload["rounds"])  # the emulated RTT
+    finally:
+        cloud.terminate()
+        cloud.communicate(timeout=30)
