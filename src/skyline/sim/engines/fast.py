@@ -228,12 +228,9 @@ class FastEngine(Engine):
         """Finish times at k-lane queues, stages sorted by (queue, arrival): each takes the
         lane that frees first.
 
-        A queue whose stages all find a lane free on arrival (the i-th stage sees at least
-        i + 1 lane free times at or before it, counting the batch's own earlier finishes) is
-        settled at once: every stage starts on arrival, and the queue keeps the k latest of
-        its old free times and the new finishes (the others are at or before the last
-        arrival, so any later stage finds them equally free). Other queues go round by round,
-        one stage per queue each.
+        A queue with at least as many lanes already free at its first stage's arrival as it
+        has stages is settled at once: the q-th stage starts on arrival on the q-th earliest
+        lane. Other queues go round by round, one stage per queue each.
         """
         m = len(r)
         firsts = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
@@ -243,21 +240,15 @@ class FastEngine(Engine):
         cols = np.arange(int(k.max()))
         lane = self.lane_first[queue][:, None] + cols
         real = cols < k[:, None]
-        free = np.sort(np.where(real, self.lane_free[np.where(real, lane, 0)], np.inf), axis=1)
-        group = np.repeat(np.arange(len(queue)), sizes)
-        rank = np.arange(m) - firsts[group]
+        free = np.where(real, self.lane_free[np.where(real, lane, 0)], np.inf)
+        by_free = np.argsort(free, axis=1)
+        free = np.take_along_axis(free, by_free, axis=1)
+        lane = np.take_along_axis(lane, by_free, axis=1)  # padding (inf) sorts last
+        calm = (free <= a[firsts][:, None]).sum(axis=1) >= sizes
         finish = a + s
-        mates = np.arange(int(sizes.max()))
-        mate = np.minimum(firsts[group][:, None] + mates, m - 1)
-        earlier_done = ((mates < rank[:, None]) & (finish[mate] <= a[:, None])).sum(axis=1)
-        fits = (free[group] <= a[:, None]).sum(axis=1) + earlier_done > rank
-        calm = np.minimum.reduceat(fits, firsts).astype(bool)
-        if calm.any():
-            done = np.full((len(queue), len(mates)), -np.inf)
-            done[group, rank] = finish
-            both = np.concatenate([np.where(real, free, -np.inf), done], axis=1)
-            latest = -np.sort(-both, axis=1)[:, : len(cols)]
-            free = np.where(calm[:, None] & real, latest, free)
+        group = np.repeat(np.arange(len(queue)), sizes)
+        quick = calm[group]
+        free[group[quick], (np.arange(m) - firsts[group])[quick]] = finish[quick]
         busy = np.flatnonzero(~calm)
         for q in range(int(sizes[busy].max()) if busy.size else 0):
             busy = busy[sizes[busy] > q]
@@ -265,6 +256,6 @@ class FastEngine(Engine):
             j = np.argmin(free[busy], axis=1)
             finish[e] = np.maximum(a[e], free[busy, j]) + s[e]
             free[busy, j] = finish[e]
-        self.lane_free[lane[real]] = free[real]  # lanes are interchangeable: any order
+        self.lane_free[lane[real]] = free[real]
         self.free_min[queue] = free.min(axis=1)
         return finish
