@@ -1,7 +1,39 @@
 """Language models across edge and cloud: a small decoder with a KV cache, speculative decoding
 (draft on the edge, verification in the cloud) over the runtime's wire and transports."""
 
+from skyline.llm import corpus
+from skyline.llm.adaptive import AdaptiveK, FixedK, KPolicy, best_k
+from skyline.llm.checkpoint import load_checkpoint, load_pair, save_checkpoint
 from skyline.llm.model import DecoderLM, KVCache, LMConfig
+from skyline.llm.remote import CloudVerifier, RemoteVerifier
+from skyline.llm.speculative import Generation, SpeculativeDecoder, generate
+from skyline.llm.stats import Round, SpecStats, expected_tokens_per_pass
 from skyline.llm.tokenizer import ByteTokenizer
+from skyline.llm.verify import TargetVerifier, Verdict, Verifier, VerifyRequest
 
-__all__ = ["ByteTokenizer", "DecoderLM", "KVCache", "LMConfig"]
+__all__ = [
+    "AdaptiveK",
+    "ByteTokenizer",
+    "CloudVerifier",
+    "DecoderLM",
+    "FixedK",
+    "Generation",
+    "KPolicy",
+    "KVCache",
+    "LMConfig",
+    "RemoteVerifier",
+    "Round",
+    "SpecStats",
+    "SpeculativeDecoder",
+    "TargetVerifier",
+    "Verdict",
+    "Verifier",
+    "VerifyRequest",
+    "best_k",
+    "corpus",
+    "expected_tokens_per_pass",
+    "generate",
+    "load_checkpoint",
+    "load_pair",
+    "save_checkpoint",
+]
