@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from sim_docs import doc
 
 from skyline.errors import ConfigError
+from skyline.graph import random_dag
 from skyline.sim import Scenario, load_scenario, parse_scenario, scenario_names
 from skyline.topology import Tier
 
@@ -219,3 +221,29 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
         load_scenario(negative)
     with pytest.raises(ConfigError, match=r"neither a packaged scenario.*small"):
         load_scenario("nowhere")
+
+
+def test_task_from_a_profiled_model(tmp_path: Path) -> None:
+    graph = random_dag(30, seed=4)
+    (tmp_path / "g.json").write_text(json.dumps(graph.to_dict()), encoding="utf-8")
+    text = (
+        LAB.replace("flops = 1e9", 'graph = "g.json"\n    output_bytes = 10')
+        .replace('kind = "trace"', 'kind = "poisson"')
+        .replace('file = "arrivals.csv"', "rate_hz = 1")
+        .replace("count = 2", "count = 2\n    speed = 0.5")
+    )
+    sc = load_scenario(write(tmp_path, text))
+    task = sc.tasks[0]
+    assert task.flops == pytest.approx(graph.total_flops)
+    assert task.host_ms == pytest.approx(graph.total_host_time_s * 1e3)
+    assert task.input_bytes == sum(v.nbytes for v in graph.inputs)
+    assert task.output_bytes == 10  # given beside the graph: kept
+    # the device gives speed (profiled host time / 0.5), the edge preset gflops
+    assert task.compute_s(sc.devices[0].node()) == pytest.approx(graph.total_host_time_s * 2)
+    assert task.compute_s(sc.edges[0].node()) == pytest.approx(graph.total_flops / 2e12)
+    (tmp_path / "g.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"task\[0\]\.graph = 'g\.json'.*not a profiled model"):
+        load_scenario(tmp_path / "lab.toml")
+    (tmp_path / "g.json").unlink()
+    with pytest.raises(ConfigError, match=r"cannot read .*g\.json.*skyline profile"):
+        load_scenario(tmp_path / "lab.toml")

@@ -26,8 +26,8 @@ and a fix. Shape of a file (see `skyline/sim/scenarios/*.toml` for complete ones
 
     [[task]]
     name = "classify"
-    flops = 3.6e9
-    input_bytes = 150528
+    flops = 3.6e9             # or graph = "resnet18.json" (`skyline profile --json`): FLOPs,
+    input_bytes = 150528      # host time, input and output bytes from the profiled model
     output_bytes = 4000
     deadline_ms = 300
     accuracy = {device = 0.70, edge = 0.76, cloud = 0.76}
@@ -44,6 +44,8 @@ and a fix. Shape of a file (see `skyline/sim/scenarios/*.toml` for complete ones
 from __future__ import annotations
 
 import csv
+import json
+import math
 import tomllib
 import typing
 from importlib import resources
@@ -55,6 +57,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from skyline.errors import ConfigError
+from skyline.graph import ModelGraph
 from skyline.sim.spec import Scenario
 
 _PACKAGED = resources.files("skyline.sim") / "scenarios"
@@ -91,6 +94,11 @@ def load_scenario(source: str | Path) -> Scenario:
     for where, table in _workload_tables(doc):
         if "file" in table:
             table.update(_read_trace(path, where, table.pop("file")))
+    tasks = doc.get("task")
+    for i, task in enumerate(tasks if isinstance(tasks, list) else []):
+        if isinstance(task, dict) and "graph" in task:
+            for key, value in _read_graph(path, i, task.pop("graph")).items():
+                task.setdefault(key, value)
     return parse_scenario(doc, where=f"{path}: ")
 
 
@@ -138,6 +146,36 @@ def _read_trace(path: Path, where: str, name: object) -> dict[str, list[Any]]:
             fix="start it with the header 'time_s,device' (device optional), one arrival a row",
         ) from None
     return out
+
+
+def _read_graph(path: Path, index: int, name: object) -> dict[str, float]:
+    """A task's FLOPs, host time and bytes from a profiled model (ModelGraph JSON)."""
+    where = f"{path}: task[{index}].graph = {name!r}"
+    graph_path = path.parent / str(name)
+    try:
+        graph = ModelGraph.from_dict(json.loads(graph_path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ConfigError(
+            f"{where}: cannot read {graph_path}: {exc.strerror}",
+            fix="give the path (relative to the scenario) of `skyline profile MODEL --json` output",
+        ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{where}: {graph_path} is not a profiled model graph ({exc})",
+            fix="write it with `skyline profile MODEL --json PATH`",
+        ) from None
+    output_bytes = float(graph.value_bytes[graph.output_values].sum())
+    if not math.isfinite(output_bytes):
+        raise ConfigError(
+            f"{where}: the model's outputs cannot cross a link (tuples or Python scalars)",
+            fix="set output_bytes for this task",
+        )
+    return {
+        "flops": graph.total_flops,
+        "host_ms": graph.total_host_time_s * 1e3,
+        "input_bytes": float(sum(v.nbytes for v in graph.inputs)),
+        "output_bytes": output_bytes,
+    }
 
 
 def _models(annotation: Any) -> list[type[BaseModel]]:
