@@ -7,9 +7,10 @@ every queue serves in exact FIFO order, and sorts them by queue and time. Single
 (links, one-core CPUs) solve the FIFO recursion start_i = max(arrival_i, finish_{i-1}) in closed
 form, start_i = S_i + max(free, max_{j<=i}(arrival_j - S_j)) with S the service ahead of i,
 by one cumsum and one running max over all queues at once; k-lane queues give each stage the
-lane that frees first (all at once when none waits). Times are exact; the one approximation
-is that decisions are made once per tick with queues as at its start, so with a policy that
-reads no queues the engine computes exactly what the exact engine does, whatever the tick.
+lane that frees first (all at once when enough lanes are free). Times are exact; the one
+approximation is that decisions are made once per tick with queues as at its start, so with a
+policy that reads no queues the engine computes exactly what the exact engine does, whatever
+the tick.
 """
 
 from __future__ import annotations
@@ -112,12 +113,10 @@ class FastEngine(Engine):
     def drain(self) -> RunStats:
         t = self.now_s
         live = self.live
-        while (live["stage"] < live["length"]).any():
+        while (waiting := live["stage"] < live["length"]).any():
             # jump over idle time: nothing can happen before the earliest waiting stage
-            waiting = live["ready"][live["stage"] < live["length"]]
-            t = max(t, float(waiting.min())) + self.tick_s
+            t = max(t, float(live["ready"][waiting].min())) + self.tick_s
             self._tick(t)
-            live = self.live
         self._flush()
         horizon = max(self.world.scenario.duration_s, self.last_s)
         return RunStats(self.busy.copy(), horizon, self.events)
