@@ -68,6 +68,15 @@ def test_fast_engine_scenario_file_and_records(tmp_path: Path) -> None:
     assert {r["target"] for r in rows} == {"edge-1"}
 
 
+def test_a_failing_policy_is_reported_and_the_others_run() -> None:
+    # 1 s ticks hold more tasks than the milp policy takes in one batch (40)
+    result = run("campus", "-e", "fast", "--tick-ms", "1000", "-p", "all-edge", "-p", "milp")
+    assert result.exit_code == 0, result.output
+    assert "all-edge" in result.stdout
+    assert "milp: no result: policy 'milp' solves batches of at most 40 tasks" in result.stdout
+    assert "milp" in fails("campus", "-e", "fast", "--tick-ms", "1000", "-p", "milp")
+
+
 def test_errors() -> None:
     assert "unknown policy 'fastest'" in fails("small", "-p", "fastest")
     assert "unknown engine 'warp'" in fails("small", "-e", "warp")

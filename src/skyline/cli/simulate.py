@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from skyline.cli._common import JsonPath, console, fmt_bytes, fmt_ms, new_table, write_text
-from skyline.errors import ConfigError
+from skyline.errors import ConfigError, PlanError
 from skyline.sched import policies
 from skyline.sim import ENGINES, SimResult, load_scenario, scenario_names, simulate
 from skyline.sim.plots import policy_plots
@@ -138,6 +138,7 @@ def simulate_command(
         TimeElapsedColumn(),
     )
     results: dict[str, SimResult] = {}
+    failures: dict[str, PlanError] = {}
     with Progress(*columns, console=console, transient=True) as progress:
         bar = progress.add_task("simulating", total=len(names))
         for i, name in enumerate(names):
@@ -146,16 +147,26 @@ def simulate_command(
             def moved(fraction: float, i: int = i) -> None:
                 progress.update(bar, completed=i + fraction)
 
-            results[name] = simulate(
-                sc,
-                name,
-                engine,
-                replications=replications,
-                tick_s=tick_s,
-                records=records,
-                progress=moved,
-            )
-    _table(results)
+            try:
+                results[name] = simulate(
+                    sc,
+                    name,
+                    engine,
+                    replications=replications,
+                    tick_s=tick_s,
+                    records=records,
+                    progress=moved,
+                )
+            except PlanError as exc:  # one policy failing does not lose the others
+                if len(names) == 1:
+                    raise
+                failures[name] = exc
+    if results:
+        _table(results)
+    for name, failure in failures.items():
+        console.print(f"[red]{name}[/red]: no result: {failure}")
+    if not results:
+        raise PlanError("no policy could be simulated", fix="see the reasons above")
     if json_path is not None:
         payload = {name: r.to_dict() for name, r in results.items()}
         write_text(json_path, json.dumps(payload, indent=2))
