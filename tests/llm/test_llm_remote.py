@@ -160,11 +160,12 @@ def test_remote_errors_reach_the_client_and_are_not_a_fallback(server, make_scra
     remote = RemoteVerifier(server.address)
     with pytest.raises(RemoteError, match="exceeds max_len 96"):
         remote.verify(VerifyRequest("x", 0, torch.tensor([1] * 95), torch.tensor([1, 2])))
-    # a draft that allows longer sequences than the served target: an error, not a fallback
+    # a draft that allows longer sequences than the served target: refused before any round
     long_draft = make_scrambled(
         LMConfig(vocab_size=VOCAB, d_model=16, n_layers=1, n_heads=2, max_len=200), seed=1
     )
-    with pytest.raises(RemoteError, match="exceeds max_len 96"):
+    assert remote.max_len == 96
+    with pytest.raises(ConfigError, match="exceed max_len 96"):
         SpeculativeDecoder(long_draft, remote, k=2).generate([1] * 90, 20)
 
 

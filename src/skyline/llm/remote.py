@@ -181,7 +181,8 @@ class RemoteVerifier(Verifier):
                 f"expected {weights!r}",
                 fix="start the server with the target checkpoint paired with this draft",
             )
-        self.vocab_size = int(self.identity["vocab_size"])
+        self.vocab_size = _int(self.identity, "vocab_size")
+        self.max_len = _int(self.identity, "max_len")
 
     def verify(self, request: VerifyRequest) -> Verdict:
         tensors = {"context": request.context, "draft": request.draft}

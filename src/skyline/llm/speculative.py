@@ -25,12 +25,11 @@ class Generation:
     stats: SpecStats = field(default_factory=SpecStats)
 
 
-def _check_length(model: CausalLM, prompt: Sequence[int], max_new_tokens: int) -> None:
+def _check_length(limit: int, prompt: Sequence[int], max_new_tokens: int) -> None:
     if not prompt:
         raise ConfigError("the prompt is empty", fix="pass at least one token")
     if max_new_tokens < 1:
         raise ConfigError(f"max_new_tokens = {max_new_tokens}", fix="generate at least 1 token")
-    limit = model.config.max_len
     if len(prompt) + max_new_tokens > limit:
         raise ConfigError(
             f"prompt ({len(prompt)}) + max_new_tokens ({max_new_tokens}) exceed max_len {limit}",
@@ -55,7 +54,7 @@ def generate(
 ) -> list[int]:
     """Plain autoregressive decoding with a KV cache: the reference speculative decoding must
     reproduce (greedy) or match in distribution (sampling)."""
-    _check_length(model, prompt, max_new_tokens)
+    _check_length(model.config.max_len, prompt, max_new_tokens)
     generator = torch.Generator().manual_seed(seed)
     cache = model.new_cache()
     logits, _ = model(torch.tensor([list(prompt)]), cache)
@@ -107,7 +106,7 @@ class SpeculativeDecoder:
     ) -> Generation:
         """Generate exactly `max_new_tokens` tokens after `prompt` (k is capped so no round
         overshoots). The verifier session is ended afterwards."""
-        _check_length(self.draft, prompt, max_new_tokens)
+        _check_length(min(self.draft.config.max_len, self.verifier.max_len), prompt, max_new_tokens)
         session = session or uuid.uuid4().hex
         generator = torch.Generator().manual_seed(self.seed)
         # the verifier's acceptance draws must not replay the draft's own random stream

@@ -101,6 +101,7 @@ class Verifier(ABC):
     """Verifies drafts against a target model, in this process or across a link."""
 
     vocab_size: int
+    max_len: int  # the target's: longest sequence it can verify
 
     @abstractmethod
     def verify(self, request: VerifyRequest) -> Verdict: ...
@@ -129,6 +130,7 @@ class TargetVerifier(Verifier):
             raise ConfigError("max_sessions must be >= 1", fix="pass a positive count")
         self.model = model
         self.vocab_size = model.config.vocab_size
+        self.max_len = model.config.max_len
         self.max_sessions = max_sessions
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._lock = threading.Lock()
