@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sim_docs import doc
 
+from skyline.errors import ConfigError
 from skyline.sched import Observation, Policy
 from skyline.sim import load_scenario, parse_scenario, simulate
 from skyline.sim.metrics import LatencyHistogram
@@ -182,3 +184,73 @@ def test_result_json_and_progress() -> None:
     assert data["latency_cdf"]["fraction"][-1] == pytest.approx(1.0)
     assert seen == sorted(seen) and seen[-1] == 1.0 and seen[0] < 0.5
     json.dumps(data)
+
+
+def two_cells(**mobility: object) -> dict[str, object]:
+    """Cells a (x 0) and b (x 1000), radius 300; one unpinned device, arrivals at 1 s and 7 s."""
+    edges = [
+        {"name": n, "access": "wifi", "x_m": x, "y_m": 0.0, "radius_m": 300.0}
+        for n, x in (("a", 0.0), ("b", 1000.0))
+    ]
+    device = {"name": "d", "gflops": 10.0, "x_m": 0.0, "y_m": 0.0}
+    return doc(
+        device=[device],
+        edge=edges,
+        cloud=None,
+        workload={"kind": "trace", "times_s": [1.0, 7.0]},
+        mobility={"kind": "trace", **mobility},
+    )
+
+
+def test_position_trace_moves_devices_between_cells(tmp_path: Path) -> None:
+    trace = {
+        "times_s": [0.0, 5.0],
+        "devices": ["d-0", "d-0"],
+        "x_m": [10.0, 990.0],
+        "y_m": [0.0, 0.0],
+    }
+    sc = parse_scenario(two_cells(trace=trace))
+    pos = Positions(sc, np.random.default_rng(0))
+    seen = []
+    for t in (0.0, 4.0, 5.0, 6.0):
+        pos.advance(t)
+        seen.append(int(pos.attachment()[0]))
+    assert seen == [0, 0, 1, 1]
+    records = tmp_path / "tasks.jsonl"
+    for engine in ("exact", "fast"):
+        simulate(sc, "all-edge", engine, records=records)
+        targets = [json.loads(line)["target"] for line in records.read_text().splitlines()]
+        assert sorted(targets) == ["a", "b"], engine  # the 1 s task in a, the 7 s one in b
+
+
+def test_position_trace_errors_and_csv(tmp_path: Path) -> None:
+    bad = {"times_s": [0.0], "devices": ["d-7"], "x_m": [0.0], "y_m": [0.0]}
+    with pytest.raises(ConfigError, match=r"mobility\.trace\.devices\[0\] = 'd-7'.*not exist"):
+        parse_scenario(two_cells(trace=bad))
+    with pytest.raises(ConfigError, match=r"mobility\.trace = 'trace': a position trace goes"):
+        parse_scenario(two_cells())
+    uneven = {"times_s": [0.0, 1.0], "devices": ["d-0"], "x_m": [0.0], "y_m": [0.0]}
+    with pytest.raises(ConfigError, match="devices has 1 entries but times_s has 2"):
+        parse_scenario(two_cells(trace=uneven))
+    (tmp_path / "pos.csv").write_text("time_s,device,x_m,y_m\n0,cam-1,5,6\n", encoding="utf-8")
+    scenario = """
+        duration_s = 5
+        [[device]]
+        name = "cam"
+        count = 2
+        [[edge]]
+        name = "e"
+        access = "wifi"
+        [[task]]
+        name = "t"
+        flops = 1e9
+        [workload]
+        kind = "poisson"
+        rate_hz = 1
+        [mobility]
+        kind = "trace"
+        file = "pos.csv"
+    """
+    (tmp_path / "s.toml").write_text(textwrap.dedent(scenario), encoding="utf-8")
+    trace = load_scenario(tmp_path / "s.toml").mobility.trace
+    assert trace is not None and (trace.devices, trace.x_m, trace.y_m) == (["cam-1"], [5.0], [6.0])

@@ -36,8 +36,8 @@ and a fix. Shape of a file (see `skyline/sim/scenarios/*.toml` for complete ones
     kind = "poisson"
     rate_hz = 0.5
 
-    [mobility]
-    kind = "random_waypoint"
+    [mobility]                # static, random_waypoint, or trace (file = "positions.csv"
+    kind = "random_waypoint"  # with time_s,device,x_m,y_m rows; device as in cam-0)
     area_m = [500, 500]
 """
 
@@ -94,6 +94,9 @@ def load_scenario(source: str | Path) -> Scenario:
     for where, table in _workload_tables(doc):
         if "file" in table:
             table.update(_read_trace(path, where, table.pop("file")))
+    mobility = doc.get("mobility")
+    if isinstance(mobility, dict) and "file" in mobility:
+        mobility["trace"] = _read_positions(path, mobility.pop("file"))
     tasks = doc.get("task")
     for i, task in enumerate(tasks if isinstance(tasks, list) else []):
         if isinstance(task, dict) and "graph" in task:
@@ -146,6 +149,30 @@ def _read_trace(path: Path, where: str, name: object) -> dict[str, list[Any]]:
             fix="start it with the header 'time_s,device' (device optional), one arrival a row",
         ) from None
     return out
+
+
+def _read_positions(path: Path, name: object) -> dict[str, list[Any]]:
+    """A position trace (time_s,device,x_m,y_m rows) from a CSV beside the scenario file."""
+    csv_path = path.parent / str(name)
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        return {
+            "times_s": [float(r["time_s"]) for r in rows],
+            "devices": [str(r["device"]) for r in rows],
+            "x_m": [float(r["x_m"]) for r in rows],
+            "y_m": [float(r["y_m"]) for r in rows],
+        }
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: mobility.file = {name!r}: cannot read {csv_path}: {exc.strerror}",
+            fix="give a CSV path relative to the scenario file",
+        ) from None
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(
+            f"{path}: mobility.file: {csv_path} is not a time_s,device,x_m,y_m CSV",
+            fix="start it with the header 'time_s,device,x_m,y_m', one position a row",
+        ) from None
 
 
 def _read_graph(path: Path, index: int, name: object) -> dict[str, float]:

@@ -27,6 +27,12 @@ class Positions:
         self.xy = rng.random((n, 2)) * self.area
         self.pinned = np.full(n, NO_EDGE, dtype=np.int64)
         self.moving = np.full(n, mob.kind == "random_waypoint")
+        trace = mob.trace
+        index = {name: i for i, name in enumerate(scenario.device_names())}
+        self.trace_s = np.array(trace.times_s if trace else [], dtype=float)
+        self.trace_device = np.array([index[d] for d in trace.devices] if trace else [], dtype=int)
+        self.trace_xy = np.column_stack([trace.x_m, trace.y_m]) if trace else np.zeros((0, 2))
+        self.trace_next = 0
         edge_names = [e.name for e in scenario.edges]
         first = 0
         for group in scenario.devices:
@@ -47,9 +53,16 @@ class Positions:
         self._attached: np.ndarray | None = None
 
     def advance(self, t_s: float) -> None:
-        """Move every walking device from the last time to t_s (pausing at waypoints)."""
+        """Move devices to where they are at t_s: recorded positions up to t_s take effect;
+        walkers go from the last time to t_s (pausing at waypoints)."""
         dt = t_s - self.now_s
         self.now_s = t_s
+        upto = int(np.searchsorted(self.trace_s, t_s, side="right"))
+        if upto > self.trace_next:
+            span = slice(self.trace_next, upto)  # later samples of a device win
+            self.xy[self.trace_device[span]] = self.trace_xy[span]
+            self.trace_next = upto
+            self._attached = None
         if dt <= 0 or not self.moving.any():
             return
         walk = np.flatnonzero(self.moving & (self.paused_until <= t_s))
@@ -67,7 +80,7 @@ class Positions:
     def attachment(self) -> np.ndarray:
         """Edge index per device: pinned, else the nearest edge in coverage, else NO_EDGE."""
         if self._attached is not None and not self.moving.any():
-            return self._attached
+            return self._attached  # nothing moved since it was computed
         if not len(self.radius):
             return self.pinned.copy()
         dx = self.xy[:, 0, None] - self.edge_xy[None, :, 0]

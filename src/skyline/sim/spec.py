@@ -269,12 +269,49 @@ class TaskType(BaseModel):
         )
 
 
-class Mobility(BaseModel):
-    """Where devices are: fixed, or moving by random waypoint inside the area."""
+class PositionTrace(BaseModel):
+    """Recorded positions: device `devices[i]` is at (x_m[i], y_m[i]) from times_s[i] on."""
 
     model_config = _MODEL_CONFIG
 
-    kind: Literal["static", "random_waypoint"] = Field("static", description="static or moving")
+    times_s: list[Annotated[float, Field(ge=0)]] = Field(description="sample times, s, sorted")
+    devices: list[str] = Field(description="device name per sample, e.g. phone-3")
+    x_m: list[float] = Field(description="x per sample, m")
+    y_m: list[float] = Field(description="y per sample, m")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        n = len(self.times_s)
+        for key in ("devices", "x_m", "y_m"):
+            if len(getattr(self, key)) != n:
+                raise _invalid(
+                    f"{key} has {len(getattr(self, key))} entries but times_s has {n}",
+                    "give one device, x_m and y_m per sample time",
+                    loc=(key,),
+                    value=len(getattr(self, key)),
+                )
+        for i in range(1, n):
+            if self.times_s[i] < self.times_s[i - 1]:
+                raise _invalid(
+                    f"sample times go back from {self.times_s[i - 1]} to {self.times_s[i]}",
+                    "sort the trace by time",
+                    loc=("times_s", i),
+                    value=self.times_s[i],
+                )
+        return self
+
+
+class Mobility(BaseModel):
+    """Where devices are: fixed, moving by random waypoint inside the area, or as recorded."""
+
+    model_config = _MODEL_CONFIG
+
+    kind: Literal["static", "random_waypoint", "trace"] = Field(
+        "static", description="static, random_waypoint, or trace (recorded positions)"
+    )
+    trace: PositionTrace | None = Field(
+        None, description="with kind = trace: {times_s, devices, x_m, y_m} or file = CSV"
+    )
     area_m: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = Field(
         (1000.0, 1000.0), description="width and height of the area, m"
     )
@@ -288,6 +325,13 @@ class Mobility(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self) -> Self:
+        if (self.kind == "trace") != (self.trace is not None):
+            raise _invalid(
+                "a position trace goes with kind = 'trace', and only with it",
+                "set kind = 'trace' and give trace (or file = 'positions.csv'), or neither",
+                loc=("trace",),
+                value=self.kind,
+            )
         for key in ("speed_mps", "pause_s"):
             lo, hi = getattr(self, key)
             if lo > hi:
@@ -328,6 +372,7 @@ class Scenario(BaseModel):
                 value=self.warmup_s,
             )
         self._unique_names()
+        self._traced_devices()
         self._routes()
         self._compute_known()
         return self
@@ -359,6 +404,26 @@ class Scenario(BaseModel):
                     f"task name {name!r} is used twice",
                     "name each task type once",
                     loc=("task", i, "name"),
+                    value=name,
+                )
+
+    def device_names(self) -> list[str]:
+        """`<group>-<i>` for every device, in index order."""
+        return [f"{g.name}-{i}" for g in self.devices for i in range(g.count)]
+
+    def _traced_devices(self) -> None:
+        trace = self.mobility.trace
+        if trace is None:
+            return
+        known = set(self.device_names())
+        pinned = {f"{g.name}-{i}" for g in self.devices if g.edge for i in range(g.count)}
+        for i, name in enumerate(trace.devices):
+            if name not in known or name in pinned:
+                raise _invalid(
+                    f"trace moves device {name!r}, which "
+                    + ("is pinned to an edge" if name in pinned else "does not exist"),
+                    "name devices <group>-<index> (from 0) of groups not pinned with edge = ...",
+                    loc=("mobility", "trace", "devices", i),
                     value=name,
                 )
 

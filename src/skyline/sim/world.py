@@ -65,7 +65,7 @@ class World:
         self.n_devices, self.n_edges, self.has_cloud = D, E, bool(C)
         sizes = [t.count for t in sc.devices]
         self.group = np.repeat(np.arange(len(sizes)), sizes)
-        self.device_names = [f"{g.name}-{i}" for g in sc.devices for i in range(g.count)]
+        self.device_names = sc.device_names()
         cloud_name = [sc.cloud.name] if sc.cloud else []
         self.targets = ("local", *(e.name for e in sc.edges), *cloud_name)
         self.tiers = (Tier.DEVICE, *[Tier.EDGE] * E, *[Tier.CLOUD] * C)
