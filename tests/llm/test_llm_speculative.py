@@ -285,6 +285,15 @@ def test_verifier_refuses_bad_requests_and_keeps_sessions_consistent(pairs):
     # a retried request (reply lost) gives the same verdict: the cache is truncated first
     again = verifier.verify(VerifyRequest("a", 0, t([1, 2, 3]), t([4, 5])))
     assert (ok.accepted, ok.token) == (again.accepted, again.token)
+    q = torch.full((2, 8), 1 / 8)
+    verdicts = set()
+    for seed in range(20):  # and so does sampling: its draws come from (seed, position)
+        request = VerifyRequest("s", 0, t([1, 2, 3]), t([4, 5]), q, 1.0, seed=seed)
+        first, retry = verifier.verify(request), verifier.verify(request)
+        assert (first.accepted, first.token) == (retry.accepted, retry.token)
+        verdicts.add((first.accepted, first.token))
+    assert len(verdicts) > 3  # while different seeds draw differently
+    verifier.end_session("s")
     bad = {
         "at least one context token": VerifyRequest("a", 0, t([], dtype=torch.long), t([1])),
         "the verifier holds": VerifyRequest("a", 9, t([1]), t([1])),

@@ -71,7 +71,7 @@ class SpeculativeDecoder:
 
     `k` is a draft length or a `KPolicy` (e.g. `AdaptiveK`); draft and target must share the
     tokenizer (checked through the vocabulary size). `seed` fixes the draft's sampler, which
-    also seeds the verifier session's acceptance sampler. With `fallback`, a verifier that
+    also seeds the verifier's acceptance draws. With `fallback`, a verifier that
     cannot be reached (TransportError) does not fail the request: the draft finishes it alone
     and the stats say so."""
 

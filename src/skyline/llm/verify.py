@@ -3,8 +3,9 @@ acceptable prefix, add one token of the target's own.
 
 A `Verifier` holds one KV cache per session. A request says how many of the session's tokens
 the client believes the verifier holds (`position`) and sends the committed tokens after them
-plus the draft; the verifier first truncates its cache to `position`, so a retried request
-(its reply lost on the link) gives the same answer instead of corrupting the session.
+plus the draft; the verifier first truncates its cache to `position`, and draws its sampling
+randomness from (seed, position), so a retried request (its reply lost on the link) gets the
+same answer instead of corrupting the session.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class VerifyRequest:
     draft: Tensor
     draft_probs: Tensor | None = None
     temperature: float = 0.0
-    seed: int = 0  # the session's acceptance sampler, fixed by its first request
+    seed: int = 0  # with position, seeds this round's acceptance draws (sampling)
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,6 @@ class Verifier(ABC):
         """Release connections."""
 
 
-@dataclass
-class _Session:
-    cache: KVCache
-    generator: torch.Generator
-
-
 class TargetVerifier(Verifier):
     """Runs the target in this process. Keeps at most `max_sessions` caches, evicting the
     least recently used; a request continuing an evicted session is refused with an error
@@ -132,17 +127,16 @@ class TargetVerifier(Verifier):
         self.vocab_size = model.config.vocab_size
         self.max_len = model.config.max_len
         self.max_sessions = max_sessions
-        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._sessions: OrderedDict[str, KVCache] = OrderedDict()
         self._lock = threading.Lock()
 
     def verify(self, request: VerifyRequest) -> Verdict:
         self._check(request)
         with self._lock, torch.inference_mode():
             t0 = time.perf_counter()
-            session = self._session(request)
-            cache = session.cache
+            cache = self._cache(request)
             cache.truncate(request.position)
-            context = request.context.reshape(-1)
+            context = request.context
             logits, _ = self.model(torch.cat((context, request.draft))[None], cache)
             rows = logits[0, context.numel() - 1 :]
             if request.temperature == 0:
@@ -150,15 +144,19 @@ class TargetVerifier(Verifier):
             else:
                 assert request.draft_probs is not None  # _check
                 p = probabilities(rows, request.temperature)
+                # positions grow every round: one fresh stream per round, the same on a retry
+                generator = torch.Generator().manual_seed(
+                    (request.seed * 1_000_003 + request.position) % 2**63
+                )
                 accepted, token = accept_sampled(
-                    p, request.draft_probs.float(), request.draft, session.generator
+                    p, request.draft_probs.float(), request.draft, generator
                 )
             cache.truncate(request.position + context.numel() + accepted)
             return Verdict(accepted, token, time.perf_counter() - t0)
 
-    def _session(self, request: VerifyRequest) -> _Session:
-        session = self._sessions.get(request.session)
-        if session is None:
+    def _cache(self, request: VerifyRequest) -> KVCache:
+        cache = self._sessions.get(request.session)
+        if cache is None:
             if request.position:
                 raise ConfigError(
                     f"session {request.session!r} is unknown here (ended or evicted) but the "
@@ -167,17 +165,16 @@ class TargetVerifier(Verifier):
                 )
             while len(self._sessions) >= self.max_sessions:
                 self._sessions.popitem(last=False)
-            generator = torch.Generator().manual_seed(request.seed)
-            session = _Session(self.model.new_cache(), generator)
-            self._sessions[request.session] = session
-        elif request.position > session.cache.length:
+            cache = self.model.new_cache()
+            self._sessions[request.session] = cache
+        elif request.position > cache.length:
             raise ConfigError(
                 f"session {request.session!r}: the request assumes {request.position} cached "
-                f"tokens, the verifier holds {session.cache.length}",
+                f"tokens, the verifier holds {cache.length}",
                 fix="resend from a position the verifier holds (or from 0)",
             )
         self._sessions.move_to_end(request.session)
-        return session
+        return cache
 
     def _check(self, request: VerifyRequest) -> None:
         """Everything about a request that can be wrong before touching a session."""
