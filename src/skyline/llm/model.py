@@ -149,6 +149,8 @@ class _Attention(nn.Module):
             k, v = cache.write(layer, k, v)
         if start == 0:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif t == 1:  # one new token sees every cached key: no mask (the decoding hot path)
+            out = F.scaled_dot_product_attention(q, k, v)
         else:  # query i sits at position start + i and sees keys 0..start + i
             keys = torch.arange(start + t)
             mask = keys[None, :] <= (start + torch.arange(t))[:, None]
