@@ -325,3 +325,19 @@ def test_devices_alone_every_policy_runs_locally(engine: str) -> None:
         assert result.runs[0]["placement"] == {"local": 1.0}, name
         means.add(round(result["mean_latency_ms"], 9))
     assert len(means) == 1 and 300.0 <= means.pop() < 400.0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bandwidth_trace_on_the_access_link(engine: str, tmp_path: Path) -> None:
+    """The uplink drops from 8 to 0.8 Mbit/s at 5 s: 100 kB take 100 ms, then 1000 ms."""
+    base = doc()
+    access = {
+        **base["edge"][0]["access"],
+        "trace": {"times_s": [0, 5], "up_mbps": [8.0, 0.8], "down_mbps": [80.0, 80.0]},
+    }
+    document = doc(
+        edge=[{**base["edge"][0], "access": access}],
+        workload={"kind": "trace", "times_s": [1.0, 7.0]},
+    )
+    got = latencies_ms(document, "all-edge", engine, tmp_path)
+    assert got == pytest.approx([131.0, 1031.0])

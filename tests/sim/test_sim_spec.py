@@ -247,3 +247,16 @@ def test_task_from_a_profiled_model(tmp_path: Path) -> None:
     (tmp_path / "g.json").unlink()
     with pytest.raises(ConfigError, match=r"cannot read .*g\.json.*skyline profile"):
         load_scenario(tmp_path / "lab.toml")
+
+
+def test_link_trace_from_csv(tmp_path: Path) -> None:
+    (tmp_path / "cell.csv").write_text("time_s,up_mbps,down_mbps\n0,10,20\n30,2,4\n", "utf-8")
+    (tmp_path / "arrivals.csv").write_text("time_s\n1\n", encoding="utf-8")
+    text = LAB.replace('access = "wifi"', 'access = {preset = "wifi", trace = "cell.csv"}')
+    sc = load_scenario(write(tmp_path, text))
+    access = sc.edges[0].access
+    assert access is not None and access.trace is not None
+    assert access.link("d", "e").mbps("d", 40.0) == 2.0
+    missing = write(tmp_path, text.replace("cell.csv", "gone.csv"), "gone.toml")
+    with pytest.raises(ConfigError, match=r"edge\[0\]\.access\.trace = 'gone\.csv'.*not found"):
+        load_scenario(missing)

@@ -59,6 +59,7 @@ from pydantic_core import ErrorDetails
 from skyline.errors import ConfigError
 from skyline.graph import ModelGraph
 from skyline.sim.spec import Scenario
+from skyline.topology import BandwidthTrace
 
 _PACKAGED = resources.files("skyline.sim") / "scenarios"
 
@@ -94,6 +95,15 @@ def load_scenario(source: str | Path) -> Scenario:
     for where, table in _workload_tables(doc):
         if "file" in table:
             table.update(_read_trace(path, where, table.pop("file")))
+    for where, link in _link_tables(doc):
+        if isinstance(link.get("trace"), str):
+            csv_path = path.parent / link["trace"]
+            if not csv_path.is_file():
+                raise ConfigError(
+                    f"{path}: {where}.trace = {link['trace']!r}: {csv_path} not found",
+                    fix="give a time_s,up_mbps,down_mbps CSV relative to the scenario file",
+                )
+            link["trace"] = BandwidthTrace.from_csv(csv_path).model_dump()
     mobility = doc.get("mobility")
     if isinstance(mobility, dict) and "file" in mobility:
         mobility["trace"] = _read_positions(path, mobility.pop("file"))
@@ -149,6 +159,18 @@ def _read_trace(path: Path, where: str, name: object) -> dict[str, list[Any]]:
             fix="start it with the header 'time_s,device' (device optional), one arrival a row",
         ) from None
     return out
+
+
+def _link_tables(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(field, table) of every link written as a table: edge access/backhaul, cloud links."""
+    found = []
+    for key, fields in (("edge", ("access", "backhaul")), ("device", ("cloud_link",))):
+        entries = doc.get(key)
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            for field in fields:
+                if isinstance(entry, dict) and isinstance(entry.get(field), dict):
+                    found.append((f"{key}[{i}].{field}", entry[field]))
+    return found
 
 
 def _read_positions(path: Path, name: object) -> dict[str, list[Any]]:

@@ -19,7 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import PydanticCustomError
 
 from skyline.errors import SkylineError
-from skyline.topology import LINK_PRESETS, NODE_PRESETS, Link, Node, Tier, link_preset, node_preset
+from skyline.topology import (
+    LINK_PRESETS,
+    NODE_PRESETS,
+    BandwidthTrace,
+    Link,
+    Node,
+    Tier,
+    link_preset,
+    node_preset,
+)
 from skyline.topology.spec import _invalid  # the topology's error-with-fix, shared on purpose
 
 _MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -57,6 +66,11 @@ class LinkSpec(BaseModel):
     down_mbps: float | None = Field(None, gt=0, description="downlink, Mbit/s", examples=[50.0])
     rtt_ms: float | None = Field(None, ge=0, description="round-trip time, ms", examples=[5.0])
     loss: float | None = Field(None, ge=0, lt=1, description="packet loss in [0, 1)")
+    trace: BandwidthTrace | None = Field(
+        None,
+        description="bandwidth over time: {times_s, up_mbps, down_mbps, loop} or a CSV path "
+        "(time_s,up_mbps,down_mbps) relative to the scenario file",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -25,12 +25,14 @@ WaitFn = Callable[[np.ndarray], np.ndarray]
 """Queueing a task would meet now at each given resource id, s."""
 
 
-def _link_table(links: list[Link | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per link: up and down seconds per byte, and one-way delay (s); zeros for no link."""
+def _link_table(
+    links: list[Link | None], t_s: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per link: up and down seconds per byte at t_s, and one-way delay (s); zeros for no link."""
     rows = [
         (
-            8 / (link.up_mbps * 1e6) / (1 - link.loss),
-            8 / (link.down_mbps * 1e6) / (1 - link.loss),
+            8 / (link.mbps(link.a, t_s) * 1e6) / (1 - link.loss),
+            8 / (link.mbps(link.b, t_s) * 1e6) / (1 - link.loss),
             link.rtt_ms / 2e3,
         )
         if link is not None
@@ -97,21 +99,22 @@ class World:
             self.server_names[self.CLOUD_CPU] = sc.cloud.name
 
         # links
-        self.acc_up, self.acc_dn, self.acc_delay = _link_table(
-            [e.access.link("device", e.name) if e.access else None for e in sc.edges]
-        )
-        self.bh_up, self.bh_dn, self.bh_delay = _link_table(
-            [e.backhaul.link(e.name, "cloud") if e.backhaul else None for e in sc.edges]
-        )
-        self.shared = np.array([e.shared_access for e in sc.edges], dtype=bool)
-        self.has_bh = np.array([e.backhaul is not None for e in sc.edges], dtype=bool)
-        cloud_links = [
+        self.sizes = sizes
+        self.access_links = [
+            e.access.link("device", e.name) if e.access else None for e in sc.edges
+        ]
+        self.backhaul_links = [
+            e.backhaul.link(e.name, "cloud") if e.backhaul else None for e in sc.edges
+        ]
+        self.cloud_links = [
             g.cloud_link.link(g.name, "cloud") if g.cloud_link else None for g in sc.devices
         ]
-        self.has_cl = np.repeat([link is not None for link in cloud_links], sizes)
-        self.cl_up, self.cl_dn, self.cl_delay = (
-            np.repeat(column, sizes) for column in _link_table(cloud_links)
-        )
+        links = self.access_links + self.backhaul_links + self.cloud_links
+        self.traced = any(link is not None and link.trace is not None for link in links)
+        self.shared = np.array([e.shared_access for e in sc.edges], dtype=bool)
+        self.has_bh = np.array([e.backhaul is not None for e in sc.edges], dtype=bool)
+        self.has_cl = np.repeat([link is not None for link in self.cloud_links], sizes)
+        self.at(0.0)
 
         # compute, data, deadlines, accuracy per task type
         nodes = [g.node() for g in sc.devices]
@@ -132,6 +135,17 @@ class World:
         self.extra_w = np.repeat([max(p.active_w - p.idle_w, 0.0) for p in power], sizes)
         self.tx_j_per_byte = np.repeat([8 * p.tx_j_per_bit for p in power], sizes)
         self.rx_j_per_byte = np.repeat([8 * p.rx_j_per_bit for p in power], sizes)
+
+    def at(self, t_s: float) -> None:
+        """Take the link rates in force at t_s (bandwidth traces); engines call it every
+        mobility window, and a transfer keeps the rate of its task's decision."""
+        if t_s > 0 and not self.traced:
+            return
+        self.acc_up, self.acc_dn, self.acc_delay = _link_table(self.access_links, t_s)
+        self.bh_up, self.bh_dn, self.bh_delay = _link_table(self.backhaul_links, t_s)
+        self.cl_up, self.cl_dn, self.cl_delay = (
+            np.repeat(column, self.sizes) for column in _link_table(self.cloud_links, t_s)
+        )
 
     def resource_name(self, r: int) -> str:
         """Readable name of a resource id (for reports)."""

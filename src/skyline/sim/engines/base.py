@@ -65,6 +65,7 @@ class Engine(ABC):
         t = 0.0
         while t < sc.duration_s:
             end = min(t + step, sc.duration_s)
+            self.world.at(t)
             positions.advance(t)
             self.window(t, end, arrivals.window(t, end), positions.attachment())
             if progress is not None:
