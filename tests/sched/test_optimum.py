@@ -93,3 +93,12 @@ def test_limits() -> None:
     with pytest.raises(ConfigError, match="objective 'speed'"):
         MilpOptimum(objective="speed")  # type: ignore[arg-type]
     assert MilpOptimum().place(observation(n=0)).tolist() == []
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy"])
+def test_one_task_is_the_cheapest_target(objective: str) -> None:
+    milp = MilpOptimum(objective=objective)  # type: ignore[arg-type]
+    for seed in range(20):
+        obs = observation(np.random.default_rng(seed), n=1)
+        costs = [milp.cost(obs, np.array([j])) for j in np.flatnonzero(obs.reachable[0])]
+        assert milp.cost(obs, milp.place(obs)) == pytest.approx(min(costs))

@@ -95,8 +95,10 @@ class MilpOptimum(Policy):
                 f"policy 'milp' solves batches of at most {self.max_tasks} tasks, got {n}",
                 fix="use a shorter tick, raise max_tasks, or a heuristic policy",
             )
-        if n == 0:
-            return np.zeros(0, dtype=np.int64)
+        if n <= 1:  # nothing to share: the optimum is the cheapest reachable target
+            options = np.flatnonzero(obs.reachable[0]) if n else np.zeros(0, dtype=np.int64)
+            costs = [self.cost(obs, np.array([j])) for j in options]
+            return options[np.argmin(costs)][None] if n else options
         h, i, j = _pairs(obs)
         nx, ny = n * T, len(h)
         energy = self.objective == "energy"
