@@ -157,11 +157,6 @@ class Bursty(BaseModel):
     mean_on_s: float = Field(gt=0, description="mean length of an on period, s", examples=[2.0])
     mean_off_s: float = Field(gt=0, description="mean length of an off period, s", examples=[8.0])
 
-    @property
-    def mean_rate_hz(self) -> float:
-        on, off = self.mean_on_s, self.mean_off_s
-        return (self.on_rate_hz * on + self.off_rate_hz * off) / (on + off)
-
 
 class Trace(BaseModel):
     """Given arrival times (s); `devices` names which device of the group sends each one."""

@@ -52,9 +52,6 @@ class Routes:
     delay: np.ndarray
     length: np.ndarray
 
-    def take(self, rows: np.ndarray) -> Routes:
-        return Routes(self.res[rows], self.svc[rows], self.delay[rows], self.length[rows])
-
 
 class World:
     """Everything the engines need about a scenario, as flat numpy arrays."""
