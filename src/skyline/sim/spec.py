@@ -13,6 +13,7 @@ backhaul hops away (up to the core, down to that edge). Units: s, ms, bytes, FLO
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -34,7 +35,7 @@ from skyline.topology.spec import _invalid  # the topology's error-with-fix, sha
 _MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-def _built(what: str, build: Any) -> Any:
+def _built(what: str, build: Callable[[], object]) -> object:
     """Run a topology constructor, turning its errors into this model's validation error."""
     try:
         return build()
