@@ -175,6 +175,11 @@ def test_records_file_has_one_line_per_measured_task(tmp_path: Path) -> None:
     }
 
 
+def test_records_path_must_be_writable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot write task records"):
+        simulate(parse_scenario(doc()), "all-local", "exact", records=tmp_path / "no" / "x.jsonl")
+
+
 def test_result_json_and_progress() -> None:
     seen: list[float] = []
     result = simulate("small", "round-robin", "exact", replications=2, progress=seen.append)

@@ -106,11 +106,15 @@ def simulate(
     runs = []
     start = time.process_time()
     with contextlib.ExitStack() as stack:
-        sink = (
-            stack.enter_context(Path(records).open("w", encoding="utf-8"))
-            if records is not None
-            else None
-        )
+        sink = None
+        if records is not None:
+            try:
+                sink = stack.enter_context(Path(records).open("w", encoding="utf-8"))
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot write task records to {records}: {exc.strerror}",
+                    fix="check the folder exists and is writable",
+                ) from None
         for rep in range(reps):
             recorder = Recorder(world, sc.warmup_s, replication=rep, records=sink)
             sim = engine_cls(world, chosen, recorder, tick_s=step)
