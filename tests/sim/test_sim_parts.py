@@ -139,6 +139,7 @@ def test_observation_predicts_the_idle_latency_of_every_route(shared: bool) -> N
     assert sorted(set(target[:8].tolist())) == [0, 1, 2, 3]
     assert set(target[8:].tolist()) == {0, 3}  # out of coverage: local or the 4g cloud link
     assert routes.length[:8].tolist() == [1, 3, 7, 5] * 2
+    assert obs.lanes[0].tolist() == [1, 1, 1, 4]  # device, e, f (1 core each), cloud 4
 
 
 def test_histogram_quantiles_and_cdf() -> None:
