@@ -12,29 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from skyline.bench.collab import model_graph, node_processes
+from skyline.bench.collab import agent_call, model_graph, node_processes
 from skyline.bench.machine import machine_info
 from skyline.bench.plots import line_plot
 from skyline.emulation import DeviceThrottle, LinuxLink, TraceReplayer
 from skyline.runtime.adapt import Replanner
 from skyline.topology import BandwidthTrace, Link, Node, Tier, Topology, node_preset
-
-
-def drive(agent: subprocess.Popen[str], command: dict[str, object]) -> dict[str, object]:
-    assert agent.stdin is not None and agent.stdout is not None
-    agent.stdin.write(json.dumps(command) + "\n")
-    agent.stdin.flush()
-    reply = json.loads(agent.stdout.readline())
-    if "error" in reply:
-        raise RuntimeError(reply["error"])
-    return dict(reply)
 
 
 def main() -> None:
@@ -101,9 +90,11 @@ def main() -> None:
                 results = {}
                 for key in ["adaptive", *replanner.plans]:
                     net.set_rate(rates[0], rates[0])
-                    drive(agent, {"op": "run", "plan": key, "requests": 3, "warmup": 0})  # connect
+                    agent_call(
+                        agent, {"op": "run", "plan": key, "requests": 3, "warmup": 0}
+                    )  # connect
                     with TraceReplayer(trace, net):
-                        reply = drive(
+                        reply = agent_call(
                             agent,
                             {
                                 "op": "run",

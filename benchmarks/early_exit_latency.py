@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import torch
 
 from skyline import models
 from skyline.bench import machine_info
-from skyline.bench.collab import node_processes
+from skyline.bench.collab import agent_call, node_processes
 from skyline.bench.plots import scatter_plot
 from skyline.data import fashion_mnist, split_holdout
 from skyline.emulation import DeviceThrottle, LinuxLink
@@ -43,16 +42,6 @@ from skyline.topology import Node, Tier, Topology, link_preset, node_preset
 
 CODECS = ("raw", "fp16", "int8", "zstd")
 HOLDOUT = 5000
-
-
-def drive(agent: subprocess.Popen[str], command: dict[str, Any]) -> dict[str, Any]:
-    assert agent.stdin is not None and agent.stdout is not None
-    agent.stdin.write(json.dumps(command) + "\n")
-    agent.stdin.flush()
-    reply = json.loads(agent.stdout.readline())
-    if "error" in reply:
-        raise RuntimeError(reply["error"])
-    return dict(reply)
 
 
 def single_site(problem: Problem, evidence: ExitEvidence, cut: int, label: str) -> EdgentChoice:
@@ -193,7 +182,7 @@ def main() -> None:
                             {"value": v, "temperature": t_, "threshold": t}
                             for _, v, t, t_ in choice.exits
                         ]
-                        reply = drive(
+                        reply = agent_call(
                             agent,
                             {
                                 "op": "run",

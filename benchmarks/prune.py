@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -27,25 +26,10 @@ import torch
 
 from skyline import models, profile
 from skyline.bench import machine_info
+from skyline.bench.stats import alternated_median_ms
 from skyline.data import fashion_mnist, split_holdout
 from skyline.exits import evaluate, train_joint
 from skyline.optimize import OrtModel, export_onnx, parameter_count, prune_channels, prune_magnitude
-
-
-def latency_ms(models_: dict[str, OrtModel], x: torch.Tensor, repeats: int) -> dict[str, float]:
-    """Median single-image latency per model; rounds alternate the models."""
-    per: dict[str, list[float]] = {k: [] for k in models_}
-    for _ in range(3):
-        for name, m in models_.items():
-            for _ in range(5):
-                m(x)
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                m(x)
-                times.append(time.perf_counter() - t0)
-            per[name].append(statistics.median(times) * 1e3)
-    return {k: statistics.median(v) for k, v in per.items()}
 
 
 def main() -> None:
@@ -90,7 +74,7 @@ def main() -> None:
             name: OrtModel(export_onnx(m, [x], Path(tmp) / f"{name}.onnx"), threads=1)
             for name, m in (("base", base), ("pruned", pruned), ("magnitude_70", sparse))
         }
-        lat = latency_ms(sessions, x, args.repeats)
+        lat = alternated_median_ms(sessions, x, repeats=args.repeats)
         sizes = {k: s.size_bytes for k, s in sessions.items()}
     final = -1
     report: dict[str, Any] = {

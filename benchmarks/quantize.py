@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +21,15 @@ import torch
 
 from skyline import models
 from skyline.bench import machine_info
+from skyline.bench.stats import alternated_median_ms
 from skyline.data import fashion_mnist
 from skyline.optimize import OrtModel, quantize_int8
 
 
-def median_ms(model: OrtModel, x: torch.Tensor, repeats: int) -> float:
-    for _ in range(5):
-        model(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
-
-
 def pair(fp32: OrtModel, int8: OrtModel, x: torch.Tensor, repeats: int) -> dict[str, Any]:
     """Alternate the two sessions in rounds so machine drift hits both alike."""
-    rounds = [(median_ms(fp32, x, repeats), median_ms(int8, x, repeats)) for _ in range(3)]
-    f = statistics.median(r[0] for r in rounds)
-    i = statistics.median(r[1] for r in rounds)
+    ms = alternated_median_ms({"fp32": fp32, "int8": int8}, x, repeats=repeats)
+    f, i = ms["fp32"], ms["int8"]
     return {
         "fp32_ms": f,
         "int8_ms": i,

@@ -3,30 +3,17 @@
 import numpy as np
 import pytest
 import torch
-from hand import hand_graph
+from hand import hand_graph, hand_topology
 
 from skyline import models
 from skyline.errors import PlanError
 from skyline.graph import ModelGraph, profile
 from skyline.plan import CodecCost, Problem, measure_codec_costs, planners
-from skyline.topology import Link, Node, PowerModel, Tier, Topology
-
-
-def hand():
-    graph = hand_graph()
-    power = PowerModel(idle_w=1.0, active_w=3.0, tx_j_per_bit=1e-6, rx_j_per_bit=2e-6)
-    topo = Topology(
-        nodes=[
-            Node(name="device", tier=Tier.DEVICE, speed=0.5, power=power),
-            Node(name="cloud", tier=Tier.CLOUD, speed=2.0),
-        ],
-        links=[Link(a="device", b="cloud", up_mbps=8.0, down_mbps=0.8, rtt_ms=10.0)],
-    )
-    return graph, topo
+from skyline.topology import Link, Node, Tier, Topology
 
 
 def test_codec_costs_match_hand_computation():
-    graph, topo = hand()
+    graph, topo = hand_graph(), hand_topology()
     int8 = CodecCost("int8", wire_bytes={"a": 500.0}, encode_s={"a": 0.001}, decode_s={"a": 0.002})
     problem = Problem(graph, topo, codec=int8)
     b = problem.evaluate(np.array([0, 1]))
@@ -47,7 +34,7 @@ def test_codec_costs_match_hand_computation():
 
 
 def test_a_cheaper_codec_moves_the_best_cut():
-    graph, topo = hand()
+    graph, topo = hand_graph(), hand_topology()
     slow = topo.with_link("device", "cloud", up_mbps=0.5, down_mbps=0.5, rtt_ms=1.0)
     # raw: sending a (4000 B) costs 64 ms, more than running b on the device (12 ms)
     raw = planners.create("dads").plan(graph, slow)

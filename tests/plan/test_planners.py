@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hand import hand_graph
+from hand import hand_graph, hand_topology
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -121,14 +121,7 @@ def test_dads_beats_neurosurgeon_on_inception_for_some_link():
 
 
 def test_costs_match_hand_computation():
-    power = PowerModel(idle_w=1.0, active_w=3.0, tx_j_per_bit=1e-6, rx_j_per_bit=2e-6)
-    topo = Topology(
-        nodes=[
-            Node(name="device", tier=Tier.DEVICE, speed=0.5, power=power),
-            Node(name="cloud", tier=Tier.CLOUD, speed=2.0),
-        ],
-        links=[Link(a="device", b="cloud", up_mbps=8.0, down_mbps=0.8, rtt_ms=10.0)],
-    )
+    topo = hand_topology()
     problem = Problem(hand_graph(), topo)
     b = problem.evaluate(np.array([0, 1]))
     # device runs a: 2 ms / 0.5 = 4 ms; cloud runs b: 6 ms / 2 = 3 ms

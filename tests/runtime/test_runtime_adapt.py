@@ -79,11 +79,16 @@ def test_adaptive_worker_switches_without_losing_requests(setup):
             outs = [edge.infer(*x) for _ in range(6)]
             up.set_rate(0.2)  # the link collapses
             down.set_rate(0.2)
-            outs += [edge.infer(*x) for _ in range(8)]
+            for _ in range(30):  # detection takes a few requests (more on a loaded machine)
+                outs.append(edge.infer(*x))
+                if edge.switches:
+                    break
+            outs.append(edge.infer(*x))  # the first request on the new plan
     with torch.no_grad():
         ref = model(*x)
     assert all(torch.equal(o, ref) for o in outs)
-    assert len(edge.records) == 14 and all(r.outcome in ("remote", "local") for r in edge.records)
+    assert len(edge.records) == len(outs)
+    assert all(r.outcome in ("remote", "local") for r in edge.records)
     assert edge.switches and edge.switches[-1].from_plan == start
     assert edge.records[-1].plan == edge.current != start
 

@@ -280,6 +280,21 @@ def node_processes(
             proc.wait()
 
 
+def agent_call(agent: subprocess.Popen[str], command: dict[str, Any]) -> dict[str, Any]:
+    """Send one JSON command to an edge agent and return its reply (`EmulationError` on an
+    error reply or if the agent died)."""
+    assert agent.stdin is not None and agent.stdout is not None
+    agent.stdin.write(json.dumps(command) + "\n")
+    agent.stdin.flush()
+    line = agent.stdout.readline()
+    if not line:
+        raise EmulationError(f"the edge agent exited with code {agent.poll()}")
+    reply = dict(json.loads(line))
+    if "error" in reply:
+        raise EmulationError(f"agent: {reply['error']}")
+    return reply
+
+
 def _drive(
     agent: subprocess.Popen[str],
     plans: dict[str, Plan],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,3 +31,23 @@ def summarize(records: Sequence[RequestRecord]) -> dict[str, Any]:
         "bytes_down_p50": float(np.median([r.bytes_down for r in records])),
         "outcomes": dict(Counter(r.outcome for r in records)),
     }
+
+
+def alternated_median_ms(
+    fns: dict[str, Callable[..., Any]], *args: Any, repeats: int, rounds: int = 3, warmup: int = 5
+) -> dict[str, float]:
+    """Median wall time (ms) of each `fn(*args)`: per round, each function in turn gets `warmup`
+    unmeasured then `repeats` measured calls, so drift in machine load hits all alike; the
+    result is the median over rounds of the per-round medians."""
+    per: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(warmup):
+                fn(*args)
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn(*args)
+                times.append(time.perf_counter() - t0)
+            per[name].append(statistics.median(times) * 1e3)
+    return {name: statistics.median(v) for name, v in per.items()}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,8 +20,9 @@ from skyline.errors import ConfigError, FrameError, RemoteError, SkylineError, T
 from skyline.llm.model import DecoderLM
 from skyline.llm.verify import TargetVerifier, Verdict, Verifier, VerifyRequest
 from skyline.runtime.hop import HopClient
+from skyline.runtime.server import FrameServer
 from skyline.runtime.stages import weights_digest
-from skyline.runtime.transports import Listener, Parts, Transport, bind
+from skyline.runtime.transports import Parts, Transport
 from skyline.runtime.wire import Frame, FrameKind, decode_frame, encode_frame, error_frame
 
 SERVICE = "skyline.llm.verifier/v1"
@@ -64,7 +64,7 @@ def parse_request(frame: Frame) -> VerifyRequest:
     )
 
 
-class CloudVerifier:
+class CloudVerifier(FrameServer):
     """Serves verification for `model` on `bind_address` (port 0 picks a free port) with one
     KV cache per session (at most `max_sessions`, least recently used evicted)."""
 
@@ -83,14 +83,7 @@ class CloudVerifier:
             "max_len": model.config.max_len,
             "weights": weights_digest(model),
         }
-        self.threads = threads
-        self.listener: Listener = bind(bind_address)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def address(self) -> str:
-        return self.listener.address
+        super().__init__(bind_address, threads=threads, name="skyline-llm-verifier")
 
     def handle(self, parts: Sequence[Any]) -> Parts:
         """Answer one message; never raises."""
@@ -122,33 +115,6 @@ class CloudVerifier:
             return encode_frame(error_frame(request_id, f"{type(exc).__name__}: {exc}"))
         except Exception as exc:  # a bug or a hostile tensor: answer, keep serving
             return encode_frame(error_frame(request_id, f"internal {type(exc).__name__}: {exc}"))
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until `stop()` (or KeyboardInterrupt)."""
-        try:
-            self.listener.serve(self.handle, self._stop, self.threads)
-        finally:
-            self.listener.close()
-
-    def start(self) -> CloudVerifier:
-        """Serve in a background thread."""
-        self._thread = threading.Thread(
-            target=self.serve_forever, name="skyline-llm-verifier", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> CloudVerifier:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class RemoteVerifier(Verifier):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -14,8 +13,9 @@ from skyline.graph import ModelGraph
 from skyline.plan import Plan
 from skyline.runtime.hop import HopClient
 from skyline.runtime.metrics import WorkerMetrics
+from skyline.runtime.server import FrameServer
 from skyline.runtime.stages import PlanRunner, StageTimes, runners_for
-from skyline.runtime.transports import Listener, Parts, Transport, bind
+from skyline.runtime.transports import Parts, Transport
 from skyline.runtime.wire import (
     Frame,
     FrameKind,
@@ -26,7 +26,7 @@ from skyline.runtime.wire import (
 )
 
 
-class CloudWorker:
+class CloudWorker(FrameServer):
     """Runs the stage of `node` for each request, forwards to `upstream` when the plan continues
     further up the path (falling back to running those stages itself if upstream is lost), and
     answers with the tensors the plan sends back down. Garbage gets an error reply; the worker
@@ -64,20 +64,13 @@ class CloudWorker:
                     fix="pass upstream= (CLI: --upstream) the next node's address",
                 )
         self.hop = HopClient(upstream, timeout_s=timeout_s, retries=retries) if upstream else None
-        self.threads = threads
-        self.listener: Listener = bind(bind_address)
+        super().__init__(bind_address, threads=threads, name=f"skyline-{self.node}")
         self.metrics = WorkerMetrics(self.node) if metrics_port is not None else None
         self.metrics_port = (
             self.metrics.serve_http(metrics_port)
             if self.metrics and metrics_port is not None
             else None
         )
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def address(self) -> str:
-        return self.listener.address
 
     # -- request handling ------------------------------------------------------------------
     def handle(self, parts: Sequence[Any]) -> Parts:
@@ -182,36 +175,9 @@ class CloudWorker:
         return parts
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def serve_forever(self) -> None:
-        """Serve in this thread until `stop()` (or KeyboardInterrupt)."""
-        try:
-            self.listener.serve(self.handle, self._stop, self.threads)
-        finally:
-            self._close()
-
-    def start(self) -> CloudWorker:
-        """Serve in a background thread."""
-        self._thread = threading.Thread(
-            target=self.serve_forever, name=f"skyline-{self.node}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _close(self) -> None:
-        self.listener.close()
+    def close(self) -> None:
+        super().close()
         if self.hop:
             self.hop.close()
         if self.metrics:
             self.metrics.close()
-
-    def __enter__(self) -> CloudWorker:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
