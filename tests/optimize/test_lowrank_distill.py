@@ -87,3 +87,18 @@ def test_pure_distillation_pulls_the_student_to_the_teacher():
     assert losses[-1] < losses[0] and agreement() > max(before, 0.95)
     with pytest.raises(ConfigError, match="teacher rows"):
         distill(student, data, soft[:10], epochs=1)
+
+
+def test_pareto_front_by_hand():
+    from skyline.optimize import pareto_front
+
+    points = [
+        {"ms": 10, "acc": 0.90},  # front
+        {"ms": 5, "acc": 0.85},  # front
+        {"ms": 12, "acc": 0.89},  # dominated by the first
+        {"ms": 5, "acc": 0.85},  # equal to the second: neither dominates
+        {"ms": 20, "acc": 0.95},  # front
+    ]
+    assert pareto_front(points, minimize=["ms"], maximize=["acc"]) == [0, 1, 3, 4]
+    with pytest.raises(ConfigError, match="lack"):
+        pareto_front([{"ms": 1}], minimize=["ms"], maximize=["acc"])
