@@ -15,7 +15,7 @@ from skyline.runtime.codecs.base import CODECS, Codec
 from skyline.runtime.wire import DTYPES
 
 LOSSLESS = ["raw", "zstd", "lz4", "zstd:19"]
-ALL = ["raw", "fp16", "int8", "int8-channel", "zstd", "lz4"]
+ALL = ["raw", "fp16", "bf16", "int8", "int8-channel", "zstd", "lz4"]
 
 
 def sample(dtype: torch.dtype, shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
@@ -287,7 +287,7 @@ def test_measure_needs_a_repeat():
 
 
 def test_builtin_names():
-    assert codecs.names() == ["fp16", "int8", "int8-channel", "lz4", "raw", "zstd"]
+    assert codecs.names() == ["bf16", "fp16", "int8", "int8-channel", "lz4", "raw", "zstd"]
 
 
 def test_unknown_codec_lists_the_names():

@@ -80,9 +80,17 @@ class KVCache:
     draft tokens) is O(1)."""
 
     def __init__(
-        self, config: LMConfig, batch: int = 1, dtype: torch.dtype = torch.float32
+        self,
+        config: LMConfig,
+        batch: int = 1,
+        dtype: torch.dtype = torch.float32,
+        *,
+        layers: int | None = None,
     ) -> None:
-        shape = (config.n_layers, batch, config.n_heads, config.max_len, config.head_dim)
+        """`layers` (default all) is how many blocks the cache serves: a layer split keeps
+        one cache for the edge's blocks and one for the cloud's."""
+        n = config.n_layers if layers is None else layers
+        shape = (n, batch, config.n_heads, config.max_len, config.head_dim)
         self.keys = torch.zeros(shape, dtype=dtype)
         self.values = torch.zeros(shape, dtype=dtype)
         self.max_len = config.max_len
@@ -228,7 +236,15 @@ class DecoderLM(nn.Module):
     ) -> tuple[Tensor, KVCache | None]:
         """Logits for every position of `tokens`, which continue the cached prefix (positions
         cache.length...). The cache is extended in place and returned."""
-        start = cache.length if cache is not None else 0
+        x = self.embed_tokens(tokens, cache.length if cache is not None else 0)
+        x = self.run_blocks(x, 0, self.config.n_layers, cache)
+        if cache is not None:
+            cache.advance(tokens.shape[1])
+        return self.logits(x), cache
+
+    def embed_tokens(self, tokens: Tensor, start: int) -> Tensor:
+        """Hidden states [B, T, d_model] entering block 0 for tokens at positions start...
+        The three steps of `forward` are public so a layer split runs exactly the same ops."""
         t = tokens.shape[1]
         if start + t > self.config.max_len:
             raise ConfigError(
@@ -238,8 +254,15 @@ class DecoderLM(nn.Module):
         x = self.embed(tokens)
         if self.pos is not None:
             x = x + self.pos(torch.arange(start, start + t, device=tokens.device))
-        for i, block in enumerate(self.blocks):
-            x = block(x, i, cache)
-        if cache is not None:
-            cache.advance(t)
-        return self.head(self.ln_f(x)), cache
+        return x
+
+    def run_blocks(self, x: Tensor, first: int, stop: int, cache: KVCache | None) -> Tensor:
+        """Blocks first..stop-1 on hidden states `x`; the cache's layer 0 is block `first`.
+        The caller advances the cache once all of its blocks ran."""
+        for i in range(first, stop):
+            x = self.blocks[i](x, i - first, cache)
+        return x
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Next-token logits from the last block's hidden states."""
+        return self.head(self.ln_f(x))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +21,7 @@ from torch import Tensor
 
 from skyline.errors import ConfigError
 from skyline.llm.model import KVCache, LMConfig
+from skyline.llm.sessions import SessionCaches
 
 
 class CausalLM(Protocol):
@@ -121,21 +121,17 @@ class TargetVerifier(Verifier):
     that says to restart it from position 0. Thread-safe (one request at a time)."""
 
     def __init__(self, model: CausalLM, *, max_sessions: int = 64) -> None:
-        if max_sessions < 1:
-            raise ConfigError("max_sessions must be >= 1", fix="pass a positive count")
         self.model = model
         self.vocab_size = model.config.vocab_size
         self.max_len = model.config.max_len
-        self.max_sessions = max_sessions
-        self._sessions: OrderedDict[str, KVCache] = OrderedDict()
+        self._caches = SessionCaches(model.new_cache, max_sessions, owner="verifier")
         self._lock = threading.Lock()
 
     def verify(self, request: VerifyRequest) -> Verdict:
         self._check(request)
         with self._lock, torch.inference_mode():
             t0 = time.perf_counter()
-            cache = self._cache(request)
-            cache.truncate(request.position)
+            cache = self._caches.at(request.session, request.position)
             context = request.context
             logits, _ = self.model(torch.cat((context, request.draft))[None], cache)
             rows = logits[0, context.numel() - 1 :]
@@ -153,28 +149,6 @@ class TargetVerifier(Verifier):
                 )
             cache.truncate(request.position + context.numel() + accepted)
             return Verdict(accepted, token, time.perf_counter() - t0)
-
-    def _cache(self, request: VerifyRequest) -> KVCache:
-        cache = self._sessions.get(request.session)
-        if cache is None:
-            if request.position:
-                raise ConfigError(
-                    f"session {request.session!r} is unknown here (ended or evicted) but the "
-                    f"request continues it at position {request.position}",
-                    fix="restart the session from position 0 with the whole sequence",
-                )
-            while len(self._sessions) >= self.max_sessions:
-                self._sessions.popitem(last=False)
-            cache = self.model.new_cache()
-            self._sessions[request.session] = cache
-        elif request.position > cache.length:
-            raise ConfigError(
-                f"session {request.session!r}: the request assumes {request.position} cached "
-                f"tokens, the verifier holds {cache.length}",
-                fix="resend from a position the verifier holds (or from 0)",
-            )
-        self._sessions.move_to_end(request.session)
-        return cache
 
     def _check(self, request: VerifyRequest) -> None:
         """Everything about a request that can be wrong before touching a session."""
@@ -216,9 +190,9 @@ class TargetVerifier(Verifier):
 
     def end_session(self, session: str) -> None:
         with self._lock:
-            self._sessions.pop(session, None)
+            self._caches.end(session)
 
     @property
     def sessions(self) -> list[str]:
         with self._lock:
-            return list(self._sessions)
+            return self._caches.names()

@@ -1,7 +1,7 @@
 """Tensor codecs for the wire, created by spec: `codecs.create("zstd:3")`; `measure()` tells the
 planner what each costs and saves on a given tensor."""
 
-from skyline.runtime.codecs import fp16, int8, lz4, raw, zstd
+from skyline.runtime.codecs import bf16, fp16, int8, lz4, raw, zstd
 from skyline.runtime.codecs.base import (
     CODECS,
     Codec,
@@ -19,6 +19,7 @@ __all__ = [
     "Codec",
     "CodecStats",
     "FloatCodec",
+    "bf16",
     "check_codec",
     "create",
     "fp16",
