@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from skyline.errors import ConfigError, FrameError, RemoteError, SkylineError, TransportError
@@ -29,20 +29,76 @@ SERVICE = "skyline.llm.verifier/v1"
 MAX_SESSION_CHARS = 128
 
 
-def _int(meta: dict[str, Any], key: str, upper: int = 2**63) -> int:
+def meta_int(meta: dict[str, Any], key: str, upper: int = 2**63) -> int:
     value = meta.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < upper:
         raise FrameError(f"meta {key!r} must be an integer in [0, {upper}), got {value!r}")
     return value
 
 
+def session_of(meta: dict[str, Any]) -> str:
+    session = meta.get("session")
+    if not isinstance(session, str) or not 0 < len(session) <= MAX_SESSION_CHARS:
+        raise FrameError(f"meta 'session' must be a string of 1..{MAX_SESSION_CHARS} characters")
+    return session
+
+
+def answer(
+    parts: Sequence[Any], identity: dict[str, Any], ops: Mapping[str, Callable[[Frame], Frame]]
+) -> Parts:
+    """The reply of a model server to one message: PING gets PONG with `identity`, a REQUEST
+    goes to `ops[meta["op"]]`. Never raises: a bad request or a bug gets an ERROR frame and
+    the server keeps serving."""
+    request_id = 0
+    try:
+        frame = decode_frame(parts)
+        request_id = frame.request_id
+        if frame.kind is FrameKind.PING:
+            return encode_frame(Frame(FrameKind.PONG, request_id, meta=identity))
+        if frame.kind is not FrameKind.REQUEST:
+            raise FrameError(f"unexpected {frame.kind.name} frame")
+        op = frame.meta.get("op")
+        if not isinstance(op, str) or op not in ops:
+            raise FrameError(f"meta 'op' must be one of {sorted(ops)}, got {op!r}")
+        return encode_frame(ops[op](frame))
+    except SkylineError as exc:
+        return encode_frame(error_frame(request_id, f"{type(exc).__name__}: {exc}"))
+    except Exception as exc:  # a bug or a hostile tensor: answer, keep serving
+        return encode_frame(error_frame(request_id, f"internal {type(exc).__name__}: {exc}"))
+
+
+def connect(
+    peer: str | Transport,
+    service: str,
+    *,
+    timeout_s: float,
+    retries: int,
+    wrap: Any,
+    weights: str | None,
+    serve_hint: str,
+) -> tuple[HopClient, dict[str, Any]]:
+    """A hop to a model server and its identity, checked (PING) to be `service` and, given
+    `weights`, to hold those weights."""
+    hop = HopClient(peer, timeout_s=timeout_s, retries=retries, wrap=wrap)
+    identity = hop.call(Frame(FrameKind.PING, 0)).frame.meta
+    where = peer if isinstance(peer, str) else peer.address
+    if identity.get("service") != service:
+        hop.close()
+        raise ConfigError(f"{where} is not a {service} server (it says {identity})", fix=serve_hint)
+    if weights is not None and identity.get("weights") != weights:
+        hop.close()
+        raise ConfigError(
+            f"the server holds weights {identity.get('weights')!r}, expected {weights!r}",
+            fix="start the server with the checkpoint paired with this edge",
+        )
+    return hop, identity
+
+
 def parse_request(frame: Frame) -> VerifyRequest:
     """A verify request from a frame; anything missing or mistyped is a `FrameError` (token
     ranges and shapes are checked by the verifier)."""
     meta = frame.meta
-    session = meta.get("session")
-    if not isinstance(session, str) or not 0 < len(session) <= MAX_SESSION_CHARS:
-        raise FrameError(f"meta 'session' must be a string of 1..{MAX_SESSION_CHARS} characters")
+    session = session_of(meta)
     temperature = meta.get("temperature")
     if (
         not isinstance(temperature, int | float)
@@ -55,12 +111,12 @@ def parse_request(frame: Frame) -> VerifyRequest:
         raise FrameError(f"a verify request needs tensors {missing}")
     return VerifyRequest(
         session,
-        _int(meta, "position"),
+        meta_int(meta, "position"),
         frame.tensors["context"],
         frame.tensors["draft"],
         frame.tensors.get("draft_probs"),
         float(temperature),
-        _int(meta, "seed"),
+        meta_int(meta, "seed"),
     )
 
 
@@ -87,34 +143,20 @@ class CloudVerifier(FrameServer):
 
     def handle(self, parts: Sequence[Any]) -> Parts:
         """Answer one message; never raises."""
-        request_id = 0
-        try:
-            frame = decode_frame(parts)
-            request_id = frame.request_id
-            if frame.kind is FrameKind.PING:
-                return encode_frame(Frame(FrameKind.PONG, request_id, meta=self.identity))
-            if frame.kind is not FrameKind.REQUEST:
-                raise FrameError(f"unexpected {frame.kind.name} frame")
-            op = frame.meta.get("op")
-            if op == "end":
-                session = frame.meta.get("session")
-                if not isinstance(session, str):
-                    raise FrameError("meta 'session' must be a string")
-                self.verifier.end_session(session)
-                return encode_frame(Frame(FrameKind.RESPONSE, request_id))
-            if op != "verify":
-                raise FrameError(f"meta 'op' must be 'verify' or 'end', got {op!r}")
-            verdict = self.verifier.verify(parse_request(frame))
-            meta = {
-                "accepted": verdict.accepted,
-                "token": verdict.token,
-                "compute_ms": verdict.compute_s * 1e3,
-            }
-            return encode_frame(Frame(FrameKind.RESPONSE, request_id, meta=meta))
-        except SkylineError as exc:
-            return encode_frame(error_frame(request_id, f"{type(exc).__name__}: {exc}"))
-        except Exception as exc:  # a bug or a hostile tensor: answer, keep serving
-            return encode_frame(error_frame(request_id, f"internal {type(exc).__name__}: {exc}"))
+        return answer(parts, self.identity, {"verify": self._verify, "end": self._end})
+
+    def _verify(self, frame: Frame) -> Frame:
+        verdict = self.verifier.verify(parse_request(frame))
+        meta = {
+            "accepted": verdict.accepted,
+            "token": verdict.token,
+            "compute_ms": verdict.compute_s * 1e3,
+        }
+        return Frame(FrameKind.RESPONSE, frame.request_id, meta=meta)
+
+    def _end(self, frame: Frame) -> Frame:
+        self.verifier.end_session(session_of(frame.meta))
+        return Frame(FrameKind.RESPONSE, frame.request_id)
 
 
 class RemoteVerifier(Verifier):
@@ -132,23 +174,18 @@ class RemoteVerifier(Verifier):
         wrap: Any = None,
         weights: str | None = None,
     ) -> None:
-        self.hop = HopClient(peer, timeout_s=timeout_s, retries=retries, wrap=wrap)
+        self.hop, self.identity = connect(
+            peer,
+            SERVICE,
+            timeout_s=timeout_s,
+            retries=retries,
+            wrap=wrap,
+            weights=weights,
+            serve_hint="point the edge at a process started with `skyline llm serve`",
+        )
         self._ids = itertools.count(1)
-        self.identity = self.hop.call(Frame(FrameKind.PING, 0)).frame.meta
-        where = peer if isinstance(peer, str) else peer.address
-        if self.identity.get("service") != SERVICE:
-            raise ConfigError(
-                f"{where} is not a {SERVICE} server (it says {self.identity})",
-                fix="point the edge at a process started with `skyline llm serve`",
-            )
-        if weights is not None and self.identity.get("weights") != weights:
-            raise ConfigError(
-                f"the verifier holds target weights {self.identity.get('weights')!r}, "
-                f"expected {weights!r}",
-                fix="start the server with the target checkpoint paired with this draft",
-            )
-        self.vocab_size = _int(self.identity, "vocab_size")
-        self.max_len = _int(self.identity, "max_len")
+        self.vocab_size = meta_int(self.identity, "vocab_size")
+        self.max_len = meta_int(self.identity, "max_len")
 
     def verify(self, request: VerifyRequest) -> Verdict:
         tensors = {"context": request.context, "draft": request.draft}
@@ -163,8 +200,8 @@ class RemoteVerifier(Verifier):
         }
         reply = self.hop.call(Frame(FrameKind.REQUEST, next(self._ids), tensors, meta))
         got = reply.frame.meta
-        accepted = _int(got, "accepted", request.draft.numel() + 1)
-        token = _int(got, "token", self.vocab_size)
+        accepted = meta_int(got, "accepted", request.draft.numel() + 1)
+        token = meta_int(got, "token", self.vocab_size)
         compute_ms = got.get("compute_ms")
         if not isinstance(compute_ms, int | float) or not compute_ms >= 0:
             raise FrameError(f"reply meta 'compute_ms' is {compute_ms!r}")
