@@ -9,6 +9,7 @@ import pytest
 
 from skyline.errors import ConfigError, PlanError
 from skyline.sched import Observation, policies
+from skyline.sched.features import CLIP, BatchCursor, feature_size
 from skyline.sched.policies.optimum import MilpOptimum, batch_latency
 from skyline.topology import Tier
 
@@ -102,3 +103,20 @@ def test_one_task_is_the_cheapest_target(objective: str) -> None:
         obs = observation(np.random.default_rng(seed), n=1)
         costs = [milp.cost(obs, np.array([j])) for j in np.flatnonzero(obs.reachable[0])]
         assert milp.cost(obs, milp.place(obs)) == pytest.approx(min(costs))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cursor_latencies_are_the_milp_batch_model(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    obs = observation(rng, n=6)
+    wanted = rng.integers(0, 3, size=obs.n)
+    cursor = BatchCursor(obs)
+    total = 0.0
+    while not cursor.done:
+        features = cursor.features()
+        assert features.shape == (feature_size(3),) and features.dtype == np.float32
+        assert features.min() >= 0.0 and features.max() <= CLIP
+        total += cursor.place(int(wanted[cursor.i]))
+    placed = cursor.targets  # unreachable wishes ran at home
+    assert placed.tolist() == np.where(obs.reachable[np.arange(obs.n), wanted], wanted, 0).tolist()
+    assert total == pytest.approx(MilpOptimum().cost(obs, placed))

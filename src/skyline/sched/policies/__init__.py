@@ -1,6 +1,6 @@
 """Scheduling policies behind one interface, created by name: `policies.create("random")`."""
 
-from skyline.sched.policies import balance, fixed, greedy, optimum
+from skyline.sched.policies import balance, drl, fixed, greedy, optimum
 from skyline.sched.policies.base import POLICIES, Policy, check_policy, create, names, register
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "balance",
     "check_policy",
     "create",
+    "drl",
     "fixed",
     "greedy",
     "names",

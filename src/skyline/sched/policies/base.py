@@ -24,11 +24,14 @@ class Policy(ABC):
 
     `uses_state = False` promises that `decide` reads no queueing state (`wait_s`, `latency_s`),
     so an engine may decide a whole window of arrivals at once with identical results.
+    `trained = True` marks a policy that needs a trained model to be created; `names()` (what
+    `skyline simulate -p all` runs) leaves it out.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     uses_state: ClassVar[bool] = True
+    trained: ClassVar[bool] = False
 
     def __init__(self, seed: int = 0) -> None:
         self.reset(seed)
@@ -112,4 +115,5 @@ def create(name: str, **kwargs: Any) -> Policy:
 
 
 def names() -> list[str]:
-    return POLICIES.names()
+    """Policies that run with default arguments (`POLICIES.names()` adds the trained ones)."""
+    return [name for name in POLICIES.names() if not POLICIES.get(name).trained]
