@@ -1,0 +1,98 @@
+"""The `Router` plug-in interface and its registry: routers score prompts, higher = send to
+the cloud first; a threshold on the score is the routing decision."""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from skyline._registry import Registry
+from skyline.errors import ConfigError, RegistryError
+from skyline.llm.routing.signals import Labels, Signals
+
+
+class Router(ABC):
+    """Scores prompts by how much sending them to the cloud is worth. Subclasses implement
+    `hardness`; `score` (the template) hands labels only to routers that declare
+    `needs_labels` (offline bounds) and checks one finite score per prompt comes back. `fit`
+    learns from a labelled prompt set for routers that learn (default: nothing)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    needs_labels: ClassVar[bool] = False
+
+    def fit(self, signals: Signals, labels: Labels) -> Self:
+        """Learn from prompts other than those it will route."""
+        del signals, labels
+        return self
+
+    def score(self, signals: Signals, labels: Labels | None = None) -> np.ndarray:
+        """One score per prompt; higher = send to the cloud first."""
+        if self.needs_labels:
+            if labels is None:
+                raise ConfigError(
+                    f"router {self.name!r} needs the labels (it is an offline bound)",
+                    fix="pass labels measured with the target, or pick a deployable router",
+                )
+            if len(labels) != len(signals):
+                raise ConfigError(
+                    f"{len(labels)} labels for {len(signals)} prompts",
+                    fix="measure labels and signals on the same prompts",
+                )
+        scores = np.asarray(self.hardness(signals, labels), dtype=np.float64)
+        if scores.shape != (len(signals),) or not np.isfinite(scores).all():
+            raise RegistryError(
+                f"router {self.name!r} returned scores of shape {scores.shape} (or not finite) "
+                f"for {len(signals)} prompts",
+                fix="return one finite score per prompt from hardness()",
+            )
+        return scores
+
+    @abstractmethod
+    def hardness(self, signals: Signals, labels: Labels | None) -> np.ndarray:
+        """Scores for validated inputs (`labels` only when `needs_labels`)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+ROUTERS: Registry[type[Router]] = Registry("router")
+
+
+def check_router(cls: Any) -> None:
+    """Explain what is wrong with a would-be router plug-in."""
+    if not (inspect.isclass(cls) and issubclass(cls, Router)):
+        raise RegistryError(
+            f"{cls!r} is not a Router subclass",
+            fix="subclass skyline.llm.routing.Router and implement hardness()",
+        )
+    if inspect.isabstract(cls):
+        raise RegistryError(
+            f"router {cls.__name__} does not implement hardness()",
+            fix="implement hardness(signals, labels)",
+        )
+    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
+        raise RegistryError(
+            f"router {cls.__name__} has no `name`", fix="set a class attribute name = '...'"
+        )
+
+
+def register(cls: type[Router]) -> type[Router]:
+    """Class decorator: validate and register a router under `cls.name`."""
+    check_router(cls)
+    ROUTERS.register(cls.name, cls)
+    return cls
+
+
+def create(name: str, **kwargs: Any) -> Router:
+    """A router by registered name or 'module:Class' path; kwargs go to its constructor."""
+    cls = ROUTERS.get(name)
+    check_router(cls)
+    return cls(**kwargs)
+
+
+def names() -> list[str]:
+    return ROUTERS.names()
