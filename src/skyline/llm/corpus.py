@@ -60,3 +60,16 @@ def split(tokens: torch.Tensor, held_out: float = 0.05) -> tuple[torch.Tensor, t
         raise ConfigError(f"held_out {held_out} is not in (0, 1)", fix="e.g. 0.05")
     cut = int(len(tokens) * (1 - held_out))
     return tokens[:cut], tokens[cut:]
+
+
+def held_out_prompts(domain: str, count: int, length: int) -> list[list[int]]:
+    """`count` prompts of `length` bytes evenly spaced over the domain's held-out text (never
+    trained on), the same every time."""
+    _, held = split(as_bytes(load(domain)))
+    if count < 1 or not 1 <= length < len(held):
+        raise ConfigError(
+            f"{count} prompts of {length} bytes from {len(held)} held-out bytes",
+            fix="ask for at least one prompt shorter than the held-out text",
+        )
+    starts = torch.linspace(0, len(held) - length - 1, count).long().tolist()
+    return [held[s : s + length].tolist() for s in starts]

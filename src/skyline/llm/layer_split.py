@@ -355,30 +355,38 @@ class CodecAgreement:
 def codec_agreement(
     model: DecoderLM,
     layers: int,
-    codec: str | Codec,
+    codecs: Sequence[str | Codec],
     prompts: Sequence[Sequence[int]],
     new_tokens: int,
-) -> CodecAgreement:
+) -> list[CodecAgreement]:
     """Decode `new_tokens` greedily after each prompt with the unsplit model, then feed the
-    same tokens through the split (KV caches on both sides) and compare top-1 per step."""
-    if not prompts or new_tokens < 1:
-        raise ConfigError("need at least one prompt and one new token", fix="pass both")
-    split = SplitLM(model, layers, codec=codec)
-    agree = steps = bytes_up = rows = 0
-    max_error = 0.0
+    same tokens through the split (KV caches on both sides) once per codec and compare top-1
+    per step. The unsplit references are computed once for all codecs."""
+    if not prompts or new_tokens < 1 or not codecs:
+        raise ConfigError("need prompts, codecs and at least one new token", fix="pass them")
+    references = []
     for prompt in prompts:
-        reference = generate(model, prompt, new_tokens)
-        want = teacher_forced_logits(model, prompt, reference)
-        cache = split.new_cache()
-        got = teacher_forced_logits(split, prompt, reference, cache=cache)
-        split.end(cache)
-        agree += int((got.argmax(-1) == want.argmax(-1)).sum())
-        steps += len(reference)
-        bytes_up += cache.bytes_up
-        rows += cache.rows_up
-        max_error = max(max_error, float((got - want).abs().max()))
-    spec = split.codec.spec
-    return CodecAgreement(spec, layers, steps, agree / steps, bytes_up / rows, max_error)
+        tokens = generate(model, prompt, new_tokens)
+        references.append((prompt, tokens, teacher_forced_logits(model, prompt, tokens)))
+    results = []
+    for codec in codecs:
+        split = SplitLM(model, layers, codec=codec)
+        agree = steps = bytes_up = rows = 0
+        max_error = 0.0
+        for prompt, tokens, want in references:
+            cache = split.new_cache()
+            got = teacher_forced_logits(split, prompt, tokens, cache=cache)
+            split.end(cache)
+            agree += int((got.argmax(-1) == want.argmax(-1)).sum())
+            steps += len(tokens)
+            bytes_up += cache.bytes_up
+            rows += cache.rows_up
+            max_error = max(max_error, float((got - want).abs().max()))
+        spec = split.codec.spec
+        results.append(
+            CodecAgreement(spec, layers, steps, agree / steps, bytes_up / rows, max_error)
+        )
+    return results
 
 
 def choose_codec(results: Sequence[CodecAgreement], floor: float = 0.99) -> CodecAgreement:

@@ -55,12 +55,15 @@ def area(points: Sequence[tuple[float, float]]) -> float:
 
 @dataclass(frozen=True)
 class RouterResult:
-    """One router on a test set: its curve and area, and the threshold that sent
-    `target_share` of the fit prompts, applied to the test prompts (`share`, `quality`)."""
+    """One router on a test set: its curve, area and quality at exactly the target share
+    (`at_target_share`, from the curve), and the deployed view: the threshold that sent at
+    most the target share of the fit prompts, applied to the test prompts (`share`, `quality`;
+    ties in scores can make it send less)."""
 
     router: str
     points: list[tuple[float, float]]
     area: float
+    at_target_share: float
     threshold: float
     share: float
     quality: float
@@ -86,11 +89,18 @@ def compare(
         threshold = threshold_for_share(router.score(fit.signals, fit.labels), target_share)
         scores = router.score(test.signals, test.labels)
         points = curve(scores, test.labels, shares)
+        (_, at_target), *_ = curve(scores, test.labels, [target_share])
         sent = scores >= threshold
         quality = np.where(sent, test.labels.cloud_quality, test.labels.edge_quality)
         results.append(
             RouterResult(
-                name, points, area(points), threshold, float(sent.mean()), float(quality.mean())
+                name,
+                points,
+                area(points),
+                at_target,
+                threshold,
+                float(sent.mean()),
+                float(quality.mean()),
             )
         )
     return results
