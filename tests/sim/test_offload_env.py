@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import gymnasium as gym
@@ -64,6 +65,17 @@ def test_rewards_by_hand_and_the_episode_is_the_simulator() -> None:
     env.close()
     with pytest.raises(ConfigError, match="call reset"):
         env.step(0)
+
+
+def test_an_abandoned_episode_ends_its_thread() -> None:
+    env = OffloadEnv("small")
+    env.reset(seed=0)
+    thread = env._thread
+    assert thread is not None and thread.is_alive()
+    del env
+    gc.collect()
+    thread.join(timeout=2.0)
+    assert not thread.is_alive()
 
 
 def test_vectorized_forms() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -133,11 +134,12 @@ class OffloadEnv(gym.Env[np.ndarray, np.int64]):
         self._handoff = handoff
         self._thread = threading.Thread(target=run, name="skyline-offload-env", daemon=True)
         self._thread.start()
+        # an env dropped mid-episode still ends its thread (which holds no reference to it)
+        self._release = weakref.finalize(self, handoff.answers.put, None)
 
     def _stop(self) -> None:
         if self._thread is not None and self._thread.is_alive():
-            assert self._handoff is not None
-            self._handoff.answers.put(None)
+            self._release()
             self._thread.join()
         self._thread = self._handoff = self._cursor = None
 
