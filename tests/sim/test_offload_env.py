@@ -94,8 +94,10 @@ def test_vectorized_forms() -> None:
 
 
 def test_bad_arguments_and_missing_gymnasium(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigError, match="negative"):
+    with pytest.raises(ConfigError, match="out of range"):
         OffloadEnv("small", miss_penalty_s=-1.0)
+    with pytest.raises(ConfigError, match=r"tick_s 0\.0 out of range"):
+        OffloadEnv("small", engine="fast", tick_s=0.0)
     with pytest.raises(ConfigError, match="draws nothing"):
         OffloadEnv("small", render_mode="human")
     with pytest.raises(ConfigError, match="no task to place"):

@@ -53,6 +53,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 ENV_ID = "skyline/Offload-v0"
 
 
+_FromEngine = Observation | dict[str, Any] | BaseException
+"""A batch to place, the run's summary at its end, or the error that ended it."""
+
+
 class _Stopped(Exception):
     """Raised inside the engine's thread when the env abandons the episode."""
 
@@ -64,9 +68,7 @@ class _Handoff(Policy):
 
     def __init__(self) -> None:
         super().__init__()
-        self.observations: queue.Queue[Observation | dict[str, Any] | BaseException] = queue.Queue(
-            1
-        )
+        self.observations: queue.Queue[_FromEngine] = queue.Queue(1)
         self.answers: queue.Queue[np.ndarray | None] = queue.Queue(1)
 
     def decide(self, obs: Observation) -> np.ndarray:
@@ -96,15 +98,16 @@ class OffloadEnv(gym.Env[np.ndarray, np.int64]):
                 f"render_mode {render_mode!r}: the offloading env draws nothing",
                 fix="leave render_mode unset; plot a simulate() result instead",
             )
-        if miss_penalty_s < 0:
-            raise ConfigError(
-                f"miss_penalty_s {miss_penalty_s} is negative", fix="use a penalty >= 0 (s)"
-            )
         sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        self.tick_s = sc.tick_s if tick_s is None else tick_s
+        if miss_penalty_s < 0 or not self.tick_s > 0:
+            raise ConfigError(
+                f"miss_penalty_s {miss_penalty_s} / tick_s {self.tick_s} out of range",
+                fix="use miss_penalty_s >= 0 and tick_s > 0 (s)",
+            )
         self.scenario = sc
         self.world = World(sc)
         self.engine_cls = ENGINES.get(engine)
-        self.tick_s = sc.tick_s if tick_s is None else tick_s
         self.miss_penalty_s = miss_penalty_s
         n_targets = len(self.world.targets)
         self.action_space = spaces.Discrete(n_targets)
