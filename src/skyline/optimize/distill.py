@@ -85,7 +85,7 @@ def distill(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(x)
+            total += float(loss.detach()) * len(x)
             count += len(x)
         losses.append(total / count)
         if progress:
