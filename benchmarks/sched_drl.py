@@ -286,6 +286,16 @@ def main() -> None:
         "metrics are realized latencies. Training episodes use replications drawn from "
         "2**31; evaluation uses replications 0..N-1 (held out).",
     }
+    versus = report["dynamic_load"]["versus_best_heuristic"]
+    report["goals"] = {
+        "ratio_to_optimum": RATIO_GOAL,
+        "ratio_met": {a: report["versus_optimum"]["policies"][a]["goal_met"] for a in ALGORITHMS},
+        "beats_best_heuristic_on": {
+            a: [metric for metric, row in versus.items() if row[a]["beats_best"]]
+            for a in ALGORITHMS
+        },
+    }
+    log(f"goals: {report['goals']}")
     report["cpu_s"] = time.process_time() - start
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
