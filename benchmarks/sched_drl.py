@@ -75,7 +75,8 @@ def batch_scenario(duration_s: float) -> Scenario:
 
 
 class Recording(Policy):
-    """Decides like `milp` and keeps every batch it was asked about (the test instances)."""
+    """Decides like `milp`, keeping every batch it was asked about (the test instances) and
+    the optimum's cost of each."""
 
     name = "milp-recording"
 
@@ -83,10 +84,13 @@ class Recording(Policy):
         super().__init__()
         self.milp = MilpOptimum()
         self.batches: list[Observation] = []
+        self.costs: list[float] = []
 
     def decide(self, obs: Observation) -> np.ndarray:
+        choice = self.milp.decide(obs)
         self.batches.append(obs)
-        return self.milp.decide(obs)
+        self.costs.append(self.milp.cost(obs, choice))
+        return choice
 
 
 def log(text: str) -> None:
@@ -117,9 +121,8 @@ def versus_optimum(steps: int, replications: int, duration_s: float, out: Path) 
     recording = Recording()
     # held out: training episodes draw replications from 2**31, these are 0..replications-1
     simulate(sc, recording, "fast", replications=replications)
-    batches = [obs for obs in recording.batches if obs.n >= 1]
-    milp = recording.milp
-    optimum = np.array([milp.cost(obs, milp.decide(obs)) for obs in batches])
+    batches, milp = recording.batches, recording.milp
+    optimum = np.array(recording.costs)
     contenders: dict[str, Policy] = {
         **agents,
         "greedy-min-latency": policies.create("greedy-min-latency"),
