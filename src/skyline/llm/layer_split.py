@@ -147,22 +147,20 @@ class LocalTail(Tail):
 
 
 class SplitCache(KVCache):
-    """The edge's cache (its blocks only). Names the cloud session holding the rest and counts
-    what this sequence sent: `bytes_up`, `bytes_down`, `rows_up` (hidden-state rows)."""
+    """The edge's cache (its blocks only), naming the cloud session that holds the rest."""
 
     def __init__(self, config: LMConfig, layers: int, dtype: torch.dtype) -> None:
         super().__init__(config, dtype=dtype, layers=layers)
         self.session = uuid.uuid4().hex
-        self.bytes_up = 0
-        self.bytes_down = 0
-        self.rows_up = 0
 
 
 class SplitLM:
     """A `CausalLM` whose first `tail.layers` blocks run here and the rest behind `tail`, so
     `generate()` (and `SpeculativeDecoder`, as draft or as target) decode with it unchanged.
     Without a tail the cloud half of `model` runs in process (`LocalTail`). One sequence per
-    cache: the cloud keeps one session per cache."""
+    cache: the cloud keeps one session per cache (`end` frees it; else the cloud's LRU does).
+    `bytes_up`, `bytes_down` and `rows_up` (hidden-state rows sent) count all traffic since
+    construction."""
 
     def __init__(
         self,
@@ -183,6 +181,7 @@ class SplitLM:
         self.layers = layers
         self.tail = tail if tail is not None else LocalTail(CloudLayers(model, layers))
         self.codec = create(codec) if isinstance(codec, str) else codec
+        self.bytes_up = self.bytes_down = self.rows_up = 0
 
     def new_cache(self, batch: int = 1) -> SplitCache:
         if batch != 1:
@@ -204,9 +203,9 @@ class SplitLM:
             x = self.model.run_blocks(x, 0, self.layers, cache)
         cache.advance(tokens.shape[1])
         reply = self.tail.forward(cache.session, position, x[0], self.codec)
-        cache.bytes_up += reply.bytes_up
-        cache.bytes_down += reply.bytes_down
-        cache.rows_up += tokens.shape[1]
+        self.bytes_up += reply.bytes_up
+        self.bytes_down += reply.bytes_down
+        self.rows_up += tokens.shape[1]
         return reply.logits[None], cache
 
     def end(self, cache: SplitCache) -> None:
@@ -371,7 +370,7 @@ def codec_agreement(
     results = []
     for codec in codecs:
         split = SplitLM(model, layers, codec=codec)
-        agree = steps = bytes_up = rows = 0
+        agree = steps = 0
         max_error = 0.0
         for prompt, tokens, want in references:
             cache = split.new_cache()
@@ -379,12 +378,10 @@ def codec_agreement(
             split.end(cache)
             agree += int((got.argmax(-1) == want.argmax(-1)).sum())
             steps += len(tokens)
-            bytes_up += cache.bytes_up
-            rows += cache.rows_up
             max_error = max(max_error, float((got - want).abs().max()))
-        spec = split.codec.spec
+        per_row = split.bytes_up / split.rows_up
         results.append(
-            CodecAgreement(spec, layers, steps, agree / steps, bytes_up / rows, max_error)
+            CodecAgreement(split.codec.spec, layers, steps, agree / steps, per_row, max_error)
         )
     return results
 
