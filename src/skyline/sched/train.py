@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from skyline.errors import ConfigError
 from skyline.sched._rl import missing
 from skyline.sched.policies.base import Policy, create
-from skyline.sched.policies.drl import load_agent
 
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
@@ -89,4 +88,4 @@ def train(
     env.close()
     if path is not None:
         agent.save(path)
-    return create(algorithm, model=load_agent(ALGORITHMS[algorithm], agent))
+    return create(algorithm, model=agent)
