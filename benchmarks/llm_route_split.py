@@ -62,7 +62,11 @@ def route(args: argparse.Namespace, draft: Any, target: Any) -> dict[str, Any]:
     n = len(test.answers)
     random_at = routing.random_line(test.labels, round(args.share * n) / n)
     rows = [
-        {**asdict(r), "beats_random_at_target_share": r.at_target_share > random_at}
+        {
+            **asdict(r),
+            "threshold": r.threshold if np.isfinite(r.threshold) else None,  # inf: sends none
+            "beats_random_at_target_share": r.at_target_share > random_at,
+        }
         for r in results
     ]
     best = max((row for row in rows if row["router"] in DEPLOYABLE), key=lambda row: row["area"])
@@ -78,6 +82,7 @@ def route(args: argparse.Namespace, draft: Any, target: Any) -> dict[str, Any]:
         "target_share": args.share,
         "random_line_at_target_share": random_at,
         "random_line_area": random_area,
+        "random_line": [(x, routing.random_line(test.labels, x)) for x, _ in rows[0]["points"]],
         "best_deployable": best["router"],
         "best_deployable_beats_random": bool(
             best["beats_random_at_target_share"] and best["area"] > random_area
@@ -115,10 +120,9 @@ def split(args: argparse.Namespace, target: Any) -> dict[str, Any]:
 
 def plots(report: dict[str, Any], out: Path) -> dict[str, str]:
     routes = report["routing"]
-    series = {
-        r["router"]: ([x for x, _ in r["points"]], [y for _, y in r["points"]])
-        for r in routes["routers"]
-    }
+    lines = {r["router"]: r["points"] for r in routes["routers"]}
+    lines["random, expected"] = routes["random_line"]
+    series = {name: ([x for x, _ in pts], [y for _, y in pts]) for name, pts in lines.items()}
     line_plot(
         series,
         out.with_name(out.stem + "_routing.png"),
@@ -126,14 +130,18 @@ def plots(report: dict[str, Any], out: Path) -> dict[str, str]:
         xlabel="share sent to the cloud",
         ylabel="mean answer quality (agreement with the target)",
     )
-    by_codec: dict[str, tuple[list[float], list[float]]] = {}
+    by_codec: dict[str, list[dict[str, Any]]] = {}
     for row in report["split"]["rows"]:
-        label = f"{row['codec']} ({row['bytes_per_row']:.0f} B/row)"
-        xs, ys = by_codec.setdefault(label, ([], []))
-        xs.append(row["layers"])
-        ys.append(row["top1_agreement"])
+        by_codec.setdefault(row["codec"], []).append(row)
+    codec_series = {
+        f"{codec} ({np.mean([r['bytes_per_row'] for r in rows]):.0f} B/row)": (
+            [r["layers"] for r in rows],
+            [r["top1_agreement"] for r in rows],
+        )
+        for codec, rows in by_codec.items()
+    }
     line_plot(
-        by_codec,
+        codec_series,
         out.with_name(out.stem + "_split.png"),
         title="Layer split: top-1 agreement with the unsplit target per codec",
         xlabel="blocks on the edge",
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--checkpoint", type=Path, default=checkpoint_dir())
     parser.add_argument("--out", type=Path, default=Path("results/llm_route_split.json"))
     parser.add_argument(
-        "--domains", nargs="+", choices=list(corpus.DOMAINS), default=list(corpus.DOMAINS)
+        "--domains", nargs="+", choices=list(corpus.DOMAINS), default=corpus.available()
     )
     parser.add_argument("--prompts", type=int, default=64, help="routing prompts per domain")
     parser.add_argument("--prompt-len", type=int, default=64)

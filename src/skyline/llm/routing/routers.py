@@ -63,7 +63,8 @@ class Learned(Router):
                 fix="measure labels and signals on the same prompts",
             )
         x = signals.matrix()
-        mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+        mean, std = x.mean(axis=0), x.std(axis=0)
+        std = np.where(std > 1e-12, std, 1.0)  # a constant signal (e.g. one prompt length)
         xs = np.column_stack([(x - mean) / std, np.ones(len(x))])
         penalty = self.l2 * len(x) * np.diag([1.0] * (xs.shape[1] - 1) + [0.0])  # no bias
         weights = np.linalg.solve(xs.T @ xs + penalty, xs.T @ labels.gap)
