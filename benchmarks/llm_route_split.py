@@ -32,7 +32,7 @@ from skyline.bench import machine_info
 from skyline.bench.plots import line_plot
 from skyline.llm import choose_codec, codec_agreement, corpus, load_pair, routing
 from skyline.llm.checkpoint import checkpoint_dir
-from skyline.llm.layer_split import CODECS
+from skyline.llm.layer_split import DEFAULT_CODECS
 
 DEPLOYABLE = ["edge-confidence", "draft-loss", "learned"]
 SHARES = np.linspace(0.0, 1.0, 21).tolist()
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--tokens", type=int, default=32, help="answer length when routing")
     parser.add_argument("--share", type=float, default=0.3, help="target cloud share")
     parser.add_argument("--layers", type=int, nargs="*", help="split points (default: all)")
-    parser.add_argument("--codecs", nargs="+", default=list(CODECS))
+    parser.add_argument("--codecs", nargs="+", default=list(DEFAULT_CODECS))
     parser.add_argument("--split-prompts", type=int, default=8, help="per domain")
     parser.add_argument("--split-tokens", type=int, default=32)
     parser.add_argument("--floor", type=float, default=0.99, help="top-1 agreement floor")

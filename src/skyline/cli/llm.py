@@ -50,8 +50,9 @@ def serve_command(
         typer.Option(min=0, help="serve the target's blocks after this many (a layer split)"),
     ] = None,
 ) -> None:
-    """Serve the target model's verification (one KV cache per edge session), or with
-    --split the cloud half of the target split after that many blocks."""
+    """Serve the target's verification, or with --split the cloud half of a layer split.
+
+    One KV cache per edge session either way."""
     torch.set_num_threads(1)
     _, target = load_pair(checkpoint)
     server: FrameServer
@@ -155,8 +156,10 @@ def route_command(
     tokens: Annotated[int, typer.Option("--tokens", "-n", min=1, help="tokens to generate")] = 32,
     json_path: JsonPath = None,
 ) -> None:
-    """Answer PROMPT with the draft, or escalate it to the target: the router's threshold is
-    the one that escalates SHARE of held-out prompts (the learned router is fitted on them)."""
+    """Answer PROMPT with the draft, or escalate it to the target.
+
+    The router's threshold is the one that escalates SHARE of held-out prompts (the learned
+    router is fitted on them)."""
     torch.set_num_threads(1)
     draft, target = load_pair(checkpoint)
     held = [p for d in corpus.available() for p in corpus.held_out_prompts(d, calibration, 64)]
@@ -203,8 +206,9 @@ def split_command(
     timeout_s: Annotated[float, typer.Option(help="seconds to wait for each reply")] = 10.0,
     json_path: JsonPath = None,
 ) -> None:
-    """Continue PROMPT greedily with the target split: its first LAYERS blocks here, the rest
-    in the cloud; says whether the output equals the unsplit target's."""
+    """Continue PROMPT with the target split: its first LAYERS blocks here, the rest there.
+
+    Greedy; says whether the output equals the unsplit target's."""
     torch.set_num_threads(1)
     _, target = load_pair(checkpoint)
     tail = None

@@ -42,7 +42,7 @@ from skyline.runtime.transports import Parts, Transport
 from skyline.runtime.wire import Frame, FrameKind
 
 SERVICE = "skyline.llm.split/v1"
-CODECS = ("raw", "bf16", "fp16", "int8")
+DEFAULT_CODECS = ("raw", "bf16", "fp16", "int8")  # what the benchmark measures
 
 
 def check_layers(config: LMConfig, layers: int) -> None:
