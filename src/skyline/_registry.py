@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from skyline.errors import RegistryError, UnknownNameError
 
@@ -35,6 +36,27 @@ def load_object(path: str) -> object:
                 fix=f"check the spelling of {attr!r} in {path!r}",
             ) from exc
     return obj
+
+
+def check_plugin(cls: Any, base: type, kind: str, where: str) -> None:
+    """Explain what is wrong with a would-be plug-in: not a subclass of `base` (importable as
+    `where`), abstract methods left, or no `name` to register it under."""
+    if not (inspect.isclass(cls) and issubclass(cls, base)):
+        needed = " and ".join(f"{m}()" for m in sorted(getattr(base, "__abstractmethods__", ())))
+        raise RegistryError(
+            f"{cls!r} is not a {base.__name__} subclass",
+            fix=f"subclass {where}" + (f" and implement {needed}" if needed else ""),
+        )
+    if inspect.isabstract(cls):
+        missing = ", ".join(f"{m}()" for m in sorted(getattr(cls, "__abstractmethods__", ())))
+        raise RegistryError(
+            f"{kind} {cls.__name__} does not implement {missing}", fix="implement it"
+        )
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise RegistryError(
+            f"{kind} {cls.__name__} has no `name`", fix="set a class attribute name = '...'"
+        )
 
 
 class Registry(Generic[T]):

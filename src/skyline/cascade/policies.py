@@ -8,7 +8,6 @@ one can deploy.
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
@@ -18,7 +17,7 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike
 from scipy.special import expit
 
-from skyline._registry import Registry
+from skyline._registry import Registry, check_plugin
 from skyline.errors import ConfigError, RegistryError
 
 _EPS = 1e-12
@@ -124,20 +123,7 @@ POLICIES: Registry[type[HardExamplePolicy]] = Registry("hard-example policy")
 
 def check_policy(cls: Any) -> None:
     """Explain what is wrong with a would-be policy plug-in."""
-    if not (inspect.isclass(cls) and issubclass(cls, HardExamplePolicy)):
-        raise RegistryError(
-            f"{cls!r} is not a HardExamplePolicy subclass",
-            fix="subclass skyline.cascade.HardExamplePolicy and implement hardness()",
-        )
-    if inspect.isabstract(cls):
-        raise RegistryError(
-            f"policy {cls.__name__} does not implement hardness()",
-            fix="implement hardness(edge_probs, truth)",
-        )
-    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
-        raise RegistryError(
-            f"policy {cls.__name__} has no `name`", fix="set a class attribute name = '...'"
-        )
+    check_plugin(cls, HardExamplePolicy, "policy", "skyline.cascade.HardExamplePolicy")
 
 
 def register(cls: type[HardExamplePolicy]) -> type[HardExamplePolicy]:

@@ -3,13 +3,12 @@ the cloud first; a threshold on the score is the routing decision."""
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from skyline._registry import Registry
+from skyline._registry import Registry, check_plugin
 from skyline.errors import ConfigError, RegistryError
 from skyline.llm.routing.signals import Labels, Signals
 
@@ -64,20 +63,7 @@ ROUTERS: Registry[type[Router]] = Registry("router")
 
 def check_router(cls: Any) -> None:
     """Explain what is wrong with a would-be router plug-in."""
-    if not (inspect.isclass(cls) and issubclass(cls, Router)):
-        raise RegistryError(
-            f"{cls!r} is not a Router subclass",
-            fix="subclass skyline.llm.routing.Router and implement hardness()",
-        )
-    if inspect.isabstract(cls):
-        raise RegistryError(
-            f"router {cls.__name__} does not implement hardness()",
-            fix="implement hardness(signals, labels)",
-        )
-    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
-        raise RegistryError(
-            f"router {cls.__name__} has no `name`", fix="set a class attribute name = '...'"
-        )
+    check_plugin(cls, Router, "router", "skyline.llm.routing.Router")
 
 
 def register(cls: type[Router]) -> type[Router]:

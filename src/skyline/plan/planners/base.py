@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from skyline._registry import Registry
-from skyline.errors import InfeasiblePlanError, RegistryError
+from skyline._registry import Registry, check_plugin
+from skyline.errors import InfeasiblePlanError
 from skyline.graph import CostModel, ModelGraph
 from skyline.plan.codec_cost import CodecCost
 from skyline.plan.problem import Problem
@@ -102,19 +101,7 @@ def register(cls: type[Planner]) -> type[Planner]:
 
 def check_planner(cls: Any) -> None:
     """Explain what is wrong with a would-be planner plug-in."""
-    if not (inspect.isclass(cls) and issubclass(cls, Planner)):
-        raise RegistryError(
-            f"{cls!r} is not a Planner subclass",
-            fix="subclass skyline.plan.Planner and implement solve()",
-        )
-    if inspect.isabstract(cls):
-        raise RegistryError(
-            f"planner {cls.__name__} does not implement solve()", fix="implement solve(problem)"
-        )
-    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
-        raise RegistryError(
-            f"planner {cls.__name__} has no `name`", fix="set a class attribute name = '...'"
-        )
+    check_plugin(cls, Planner, "planner", "skyline.plan.Planner")
 
 
 def create(name: str, **kwargs: Any) -> Planner:

@@ -8,7 +8,6 @@ params, and back. Decoding sees bytes from the network: it must validate them an
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import math
 import statistics
@@ -21,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from skyline._registry import Registry
+from skyline._registry import Registry, check_plugin
 from skyline.errors import ConfigError, FrameError, RegistryError, UnknownNameError
 
 
@@ -104,6 +103,28 @@ class FloatCodec(Codec):
         """Inverse of `encode_float`."""
 
 
+class HalfCastCodec(FloatCodec):
+    """Casts float32/float64 to a 2-byte float `half` (and back): half the bytes, no params.
+    Tensors already 2 bytes wide, or not floats, pass through."""
+
+    half: ClassVar[torch.dtype]
+
+    def applies_to(self, dtype: torch.dtype) -> bool:
+        return dtype in (torch.float32, torch.float64)
+
+    def encode_float(self, tensor: torch.Tensor) -> tuple[bytes | memoryview, dict[str, Any]]:
+        return tensor_bytes(tensor.to(self.half)), {}
+
+    def decode_float(
+        self,
+        payload: memoryview,
+        dtype: torch.dtype,
+        shape: tuple[int, ...],
+        params: dict[str, Any],
+    ) -> torch.Tensor:
+        return tensor_from_bytes(payload, self.half, shape).to(dtype)
+
+
 # -- bytes <-> tensors -------------------------------------------------------------------------
 
 
@@ -158,17 +179,8 @@ CODECS: Registry[type[Codec]] = Registry("codec")
 
 def check_codec(cls: Any) -> None:
     """Explain what is wrong with a would-be codec plug-in."""
-    if not (inspect.isclass(cls) and issubclass(cls, Codec)):
-        raise RegistryError(
-            f"{cls!r} is not a Codec subclass",
-            fix="subclass skyline.runtime.codecs.Codec and implement encode() and decode()",
-        )
-    if inspect.isabstract(cls):
-        missing = ", ".join(sorted(cls.__abstractmethods__))
-        raise RegistryError(
-            f"codec {cls.__name__} does not implement {missing}", fix="implement them"
-        )
-    if not isinstance(getattr(cls, "name", None), str) or not cls.name or ":" in cls.name:
+    check_plugin(cls, Codec, "codec", "skyline.runtime.codecs.Codec")
+    if ":" in cls.name:
         raise RegistryError(
             f"codec {cls.__name__} has no usable `name` (a non-empty string without ':')",
             fix="set a class attribute name = '...'",

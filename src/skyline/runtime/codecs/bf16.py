@@ -9,28 +9,12 @@ tensors and non-float tensors pass through unchanged (already 2 bytes, or not fl
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from skyline.runtime.codecs.base import FloatCodec, register, tensor_bytes, tensor_from_bytes
+from skyline.runtime.codecs.base import HalfCastCodec, register
 
 
 @register
-class Bf16Codec(FloatCodec):
+class Bf16Codec(HalfCastCodec):
     name = "bf16"
-
-    def applies_to(self, dtype: torch.dtype) -> bool:
-        return dtype in (torch.float32, torch.float64)
-
-    def encode_float(self, tensor: torch.Tensor) -> tuple[bytes | memoryview, dict[str, Any]]:
-        return tensor_bytes(tensor.to(torch.bfloat16)), {}
-
-    def decode_float(
-        self,
-        payload: memoryview,
-        dtype: torch.dtype,
-        shape: tuple[int, ...],
-        params: dict[str, Any],
-    ) -> torch.Tensor:
-        return tensor_from_bytes(payload, torch.bfloat16, shape).to(dtype)
+    half = torch.bfloat16

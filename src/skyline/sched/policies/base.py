@@ -8,14 +8,13 @@ policies: a DRL agent's `decide` turns the Observation into features and returns
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
 
-from skyline._registry import Registry
-from skyline.errors import PlanError, RegistryError
+from skyline._registry import Registry, check_plugin
+from skyline.errors import PlanError
 from skyline.sched.observation import LOCAL, Observation
 
 
@@ -92,19 +91,7 @@ def register(cls: type[Policy]) -> type[Policy]:
 
 def check_policy(cls: Any) -> None:
     """Explain what is wrong with a would-be policy plug-in."""
-    if not (inspect.isclass(cls) and issubclass(cls, Policy)):
-        raise RegistryError(
-            f"{cls!r} is not a Policy subclass",
-            fix="subclass skyline.sched.Policy and implement decide()",
-        )
-    if inspect.isabstract(cls):
-        raise RegistryError(
-            f"policy {cls.__name__} does not implement decide()", fix="implement decide(obs)"
-        )
-    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
-        raise RegistryError(
-            f"policy {cls.__name__} has no `name`", fix="set a class attribute name = '...'"
-        )
+    check_plugin(cls, Policy, "policy", "skyline.sched.Policy")
 
 
 def create(name: str, **kwargs: Any) -> Policy:
