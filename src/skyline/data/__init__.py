@@ -1,5 +1,7 @@
-"""Offline datasets as `TensorDataset`s: real Fashion-MNIST from disk, sklearn's digits."""
+"""Offline datasets as `TensorDataset`s (real Fashion-MNIST from disk, sklearn's digits), and
+non-IID partitions of them across federated clients (`skyline.data.partition`)."""
 
+from skyline.data import partition
 from skyline.data.digits import digits
 from skyline.data.fashion_mnist import CLASSES, MEAN, ROOT_ENV, STD, fashion_mnist
 from skyline.data.idx import read_idx
@@ -12,6 +14,7 @@ __all__ = [
     "STD",
     "digits",
     "fashion_mnist",
+    "partition",
     "read_idx",
     "split_holdout",
 ]
