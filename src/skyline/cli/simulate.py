@@ -13,6 +13,7 @@ from skyline.cli._common import JsonPath, console, fmt_bytes, fmt_ms, new_table,
 from skyline.errors import ConfigError, PlanError
 from skyline.sched import policies
 from skyline.sim import ENGINES, SimResult, load_scenario, scenario_names, simulate
+from skyline.sim.edgesimpy import from_edgesimpy
 from skyline.sim.plots import policy_plots
 
 _ALL = "all"
@@ -92,7 +93,8 @@ def simulate_command(
         str,
         typer.Argument(
             metavar="SCENARIO",
-            help=f"packaged scenario ({', '.join(scenario_names())}) or a .toml file",
+            help=f"packaged scenario ({', '.join(scenario_names())}), a .toml file, or an "
+            "EdgeSimPy dataset .json",
             show_default=False,
         ),
     ],
@@ -120,7 +122,8 @@ def simulate_command(
     ] = None,
 ) -> None:
     """Simulate offloading in SCENARIO under each policy and compare the results."""
-    sc = load_scenario(scenario)
+    is_json = scenario.lower().endswith(".json")
+    sc = from_edgesimpy(scenario) if is_json else load_scenario(scenario)
     ENGINES.get(engine)
     names = _policy_names(policy or [_ALL])
     if records is not None and len(names) > 1:
