@@ -124,7 +124,7 @@ def test_cli_runs_a_json_file(tmp_path: Path) -> None:
         app, ["simulate", str(path), "-p", "all-edge", "-e", "fast"]
     )
     assert result.exit_code == 0, result.output
-    assert "all-edge" in result.output
+    assert "all-edge" in result.output and "EdgeSimPy import: " in result.output
 
 
 def broken(path: list[Any], value: Any) -> dict[str, Any]:

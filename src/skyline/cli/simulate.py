@@ -124,6 +124,8 @@ def simulate_command(
     """Simulate offloading in SCENARIO under each policy and compare the results."""
     is_json = scenario.lower().endswith(".json")
     sc = from_edgesimpy(scenario) if is_json else load_scenario(scenario)
+    for note in getattr(sc, "notes", ()):
+        console.print(f"[dim]EdgeSimPy import: {note}[/dim]", highlight=False)
     ENGINES.get(engine)
     names = _policy_names(policy or [_ALL])
     if records is not None and len(names) > 1:

@@ -51,11 +51,7 @@ class ImportedScenario(Scenario):
 
 def is_edgesimpy(doc: object) -> bool:
     """True for a document in EdgeSimPy's dataset shape (component classes at the top)."""
-    return (
-        isinstance(doc, dict)
-        and ("EdgeServer" in doc or "User" in doc)
-        and all(isinstance(v, list) for v in doc.values())
-    )
+    return isinstance(doc, dict) and ("EdgeServer" in doc or "User" in doc)
 
 
 def from_edgesimpy(
@@ -130,10 +126,12 @@ def from_edgesimpy(
         )
         steps = rd.trace("User", i)
         longest = max(longest, len(steps))
-        for k, (tx, ty) in enumerate(steps):
-            if k and (tx, ty) != steps[k - 1]:
-                for key, value in zip(trace, (k * step_s, f"{name}-0", tx, ty), strict=True):
+        where_now = (x, y)
+        for k, point in enumerate(steps):
+            if point != where_now:
+                for key, value in zip(trace, (k * step_s, f"{name}-0", *point), strict=True):
                     trace[key].append(value)
+                where_now = point
     if not devices:
         raise ConfigError(f"{where}User: no users", fix="add at least one User entry")
     order = sorted(range(len(trace["times_s"])), key=lambda j: trace["times_s"][j])
@@ -213,6 +211,8 @@ class _Reader:
 
     def ids(self, cls: str) -> list[object]:
         entries = self.doc.get(cls, [])
+        if not isinstance(entries, list):
+            raise self._fail(cls, entries, "not a list", f"write {cls} as a list of entries")
         return [self._entry(cls, i, "attributes").get("id", i + 1) for i in range(len(entries))]
 
     def number(self, cls: str, i: int, key: str, default: float) -> float:
@@ -283,10 +283,10 @@ class _Reader:
     def duty_cycles(self) -> dict[str, float]:
         """Per "user/app" id pair: share of steps a user requests it, from its access pattern."""
         duty: dict[str, float] = {}
-        for cls, entries in self.doc.items():
+        for cls in self.doc:
             if not cls.endswith("AccessPattern"):
                 continue
-            for i in range(len(entries)):
+            for i, _ in enumerate(self.ids(cls)):
                 attrs = self._entry(cls, i, "attributes")
                 on = self._mean(attrs, f"{cls}[{i}].attributes", "duration_values")
                 off = self._mean(attrs, f"{cls}[{i}].attributes", "interval_values")
