@@ -152,6 +152,9 @@ def from_edgesimpy(
     notes = (
         "devices attach to the nearest edge server (infinite coverage), not to the nearest "
         "base station routed over the switch mesh",
+        "users become phones (node preset; EdgeSimPy users do not compute); edge cores = cpu "
+        "rounded down, at least 1; coordinates read as m, one trace sample per "
+        f"{step_s:g} s step",
         f"wireless bandwidth is not in EdgeSimPy: access links use {access_mbps:g} Mbit/s; "
         "RTT = 2 x the base station's wireless_delay (ms)",
         "backhaul per edge from the links at its switch (narrowest bandwidth as Mbit/s, "
