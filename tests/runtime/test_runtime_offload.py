@@ -1,0 +1,136 @@
+"""The runtime's scheduler: any skyline.sched policy, fed the Observation the worker builds from
+live measurements, decides per request where the model runs; outputs never change, none is lost."""
+
+import uuid
+from contextlib import ExitStack
+
+import numpy as np
+import pytest
+import torch
+
+from skyline import models
+from skyline.emulation import Shaper
+from skyline.graph import profile
+from skyline.runtime import CloudWorker, ShapedTransport
+from skyline.runtime.offload import OffloadingEdgeWorker, whole_plan
+from skyline.sched import Observation, Policy, create
+from skyline.topology import Link, Node, Tier, Topology
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    spec = models.spec("small_cnn")
+    model = spec.build().eval()
+    x = spec.example_inputs(batch=2)
+    graph = profile(model, x, name="small_cnn", repeats=1)
+    topo = Topology(
+        nodes=[
+            Node(name="device", tier=Tier.DEVICE, speed=0.05),
+            Node(name="edge", tier=Tier.EDGE, speed=1.0),
+            Node(name="cloud", tier=Tier.CLOUD, speed=4.0),
+        ],
+        links=[
+            Link(a="device", b="edge", up_mbps=100, down_mbps=100, rtt_ms=1),
+            Link(a="device", b="cloud", up_mbps=50, down_mbps=50, rtt_ms=2),
+        ],
+    )
+    with torch.no_grad():
+        ref = model(*x)
+    return model, x, graph, topo, ref
+
+
+class Spy(Policy):
+    """Random choices, remembering every Observation and answer."""
+
+    name = "spy"
+
+    def reset(self, seed: int) -> None:
+        super().reset(seed)
+        self.seen: list[tuple[Observation, np.ndarray]] = []
+
+    def decide(self, obs: Observation) -> np.ndarray:
+        choice = self.rng.integers(0, len(obs.targets), size=obs.n)
+        self.seen.append((obs, choice))
+        return choice
+
+
+def run(setup, policy, *, nodes=("edge", "cloud"), shapers=None, **options):
+    """An OffloadingEdgeWorker over inproc CloudWorkers (one per remote node) in an ExitStack."""
+    _, _, graph, topo, _ = setup
+    stack = ExitStack()
+    remotes = {}
+    for node in nodes:
+        address = f"inproc://{uuid.uuid4().hex}"
+        plan = whole_plan(graph, topo, "device", node)
+        stack.enter_context(CloudWorker(plan, graph, node=node, bind_address=address))
+        remotes[node] = address
+    wrap = {n: (lambda t, s=s: ShapedTransport(t, *s)) for n, s in (shapers or {}).items()}
+    worker = OffloadingEdgeWorker(graph, topo, graph, policy, remotes, wrap=wrap, **options)
+    stack.enter_context(worker)
+    return stack, worker
+
+
+def test_targets_are_what_the_policy_decides_and_outputs_never_change(setup):
+    _, x, _, _, ref = setup
+    spy = Spy(seed=3)
+    stack, worker = run(setup, spy, deadline_s=0.5)
+    with stack:
+        worker.handshake()
+        outs = [worker.infer(*x) for _ in range(8)]
+        tight = worker.infer(*x, deadline_s=0.01)
+    assert all(torch.equal(o, ref) for o in [*outs, tight])
+    assert worker.choices == [int(choice[0]) for _, choice in spy.seen]
+    assert set(worker.choices) == {0, 1, 2}  # every target ran something
+    obs = spy.seen[0][0]
+    assert obs.targets == ("local", "edge", "cloud") and obs.edge.tolist() == [1]
+    assert obs.tiers == (Tier.DEVICE, Tier.EDGE, Tier.CLOUD)
+    assert obs.deadline_s.tolist() == [0.5] and spy.seen[-1][0].deadline_s.tolist() == [0.01]
+    assert np.all(obs.transfer_s[0, 1:] > 0) and obs.transfer_s[0, 0] == 0
+    assert [r.outcome for r in worker.records] == [
+        "local" if c == 0 else "remote" for c in worker.choices
+    ]
+    # measured compute replaced the cost model's prior
+    local = [r.compute_ms["device"] / 1e3 for r, c in zip(worker.records, worker.choices) if c == 0]
+    assert spy.seen[-1][0].compute_s[0, 0] == pytest.approx(float(np.median(local[-5:])))
+
+
+def test_greedy_offloads_on_a_fast_link_and_stays_local_when_it_collapses(setup):
+    _, x, _, _, ref = setup
+    up, down = Shaper(200.0, 0.5), Shaper(200.0, 0.5)
+    stack, worker = run(
+        setup,
+        create("greedy-min-latency"),
+        nodes=("edge",),
+        shapers={"edge": (up, down)},
+        slowdown=30.0,  # only the device computes in a local run
+        window=2,
+    )
+    with stack:
+        outs = [worker.infer(*x) for _ in range(4)]
+        assert worker.choices[-2:] == [1, 1]  # measured: the slow device loses to the edge
+        up.set_rate(0.5)
+        down.set_rate(0.5)
+        for _ in range(4):  # the estimator sees the collapse from the slow remote requests
+            outs.append(worker.infer(*x))
+            if worker.choices[-1] == 0:
+                break
+        outs += [worker.infer(*x) for _ in range(2)]
+    assert worker.choices[-3:] == [0, 0, 0]
+    assert all(torch.equal(o, ref) for o in outs)
+
+
+def test_dead_target_falls_back_and_loses_nothing(setup):
+    _, x, graph, topo, ref = setup
+    plan = whole_plan(graph, topo, "device", "cloud")
+    cloud = CloudWorker(plan, graph, node="cloud", bind_address="tcp://127.0.0.1:0").start()
+    worker = OffloadingEdgeWorker(
+        graph, topo, graph, create("all-cloud"), {"cloud": cloud.address}, timeout_s=0.2, retries=0
+    )
+    outs = [worker.infer(*x)]
+    cloud.stop()
+    outs += [worker.infer(*x) for _ in range(2)]
+    worker.close()
+    assert all(torch.equal(o, ref) for o in outs)
+    assert [r.outcome for r in worker.records] == ["remote", "fallback", "fallback"]
+    assert worker.choices == [1, 1, 1]
