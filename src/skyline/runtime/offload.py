@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from skyline.errors import FrameError, RemoteError, TransportError
 from skyline.graph import ModelGraph
 from skyline.plan import Plan, Problem
 from skyline.plan.problem import Breakdown
@@ -47,20 +48,25 @@ class _Target:
         self.node = node
         self.worker = worker
         self.energy_j = prior.energy_j
-        self.compute_s: deque[float] = deque([float(prior.compute_s.sum())], maxlen=window)
+        self.prior_compute_s = float(prior.compute_s.sum())
+        self.compute_s: deque[float] = deque(maxlen=window)
         self.bytes = (float(prior.up_bytes.sum()), float(prior.down_bytes.sum()))
         self.in_flight = 0
+        self.reachable = True
 
     def learn(self, record: RequestRecord) -> None:
+        if record.outcome == "fallback":
+            self.reachable = False  # until a probe gets through
         if record.outcome not in ("local", "remote") or self.node not in record.compute_ms:
             return  # a fallback says nothing about this target's compute
+        self.reachable = True
         self.compute_s.append(record.compute_ms[self.node] / 1e3)
         if record.outcome == "remote":
             self.bytes = (float(record.bytes_up), float(record.bytes_down))
 
     @property
     def median_compute_s(self) -> float:
-        return statistics.median(self.compute_s)
+        return statistics.median(self.compute_s) if self.compute_s else self.prior_compute_s
 
 
 class OffloadingEdgeWorker:
@@ -69,7 +75,10 @@ class OffloadingEdgeWorker:
     `remotes` maps each remote node of `topology` (linked directly to `device`) to the address
     of a `CloudWorker` serving `whole_plan(graph, topology, device, node)`; `wrap` optionally
     wraps each remote's transport (e.g. a `ShapedTransport`). `deadline_s` is the default
-    relative deadline of a request; `window` the number of measurements a median is taken of."""
+    relative deadline of a request; `window` the number of measurements a median is taken of.
+    Every `probe_every` requests (0: never) each remote target the request did not use gets a
+    padded PING of `probe_bytes`: otherwise a link that collapsed, or a target that was lost,
+    would never be seen to recover once the policy stops sending there."""
 
     def __init__(
         self,
@@ -83,11 +92,15 @@ class OffloadingEdgeWorker:
         wrap: Mapping[str, Any] | None = None,
         deadline_s: float = float("inf"),
         window: int = 5,
+        probe_every: int = 4,
+        probe_bytes: int = 32_000,
         **edge_options: Any,
     ) -> None:
         self.topology = topology
         self.policy = policy
         self.deadline_s = deadline_s
+        self.probe_every = probe_every
+        self.probe_bytes = probe_bytes
         self.device = device or next(n.name for n in topology.nodes if n.tier == Tier.DEVICE)
         self.plans = {
             node: whole_plan(graph, topology, self.device, node) for node in (self.device, *remotes)
@@ -137,7 +150,7 @@ class OffloadingEdgeWorker:
             task_type=np.zeros(1, dtype=np.int64),
             deadline_s=np.array([self.deadline_s if deadline_s is None else deadline_s]),
             edge=np.array([edges[0] if edges else -1]),
-            reachable=row.astype(bool),
+            reachable=np.array([[t.reachable for t in self.targets]]),
             compute_s=compute[None],
             transfer_s=transfer[None],
             wait_s=wait[None],
@@ -167,6 +180,20 @@ class OffloadingEdgeWorker:
             target.learn(record)
             if target.node in self.estimators:
                 self.estimators[target.node].observe_request(record)
+            if self.probe_every and len(self.records) % self.probe_every == 0:
+                self._probe(skip=target)
+
+    def _probe(self, skip: _Target) -> None:
+        for target in self.targets[1:]:
+            if target is skip or target.worker.hop is None:
+                continue
+            try:
+                seconds, sent = target.worker.hop.probe(self.probe_bytes)
+            except (TransportError, RemoteError, FrameError):
+                target.reachable = False
+                continue
+            target.reachable = True
+            self.estimators[target.node].observe(seconds, sent)
 
     def close(self) -> None:
         for target in self.targets:
