@@ -14,6 +14,7 @@ from skyline.graph import profile
 from skyline.runtime import CloudWorker, ShapedTransport
 from skyline.runtime.offload import OffloadingEdgeWorker, whole_plan
 from skyline.sched import Observation, Policy, create
+from skyline.sched.policies import names
 from skyline.topology import Link, Node, Tier, Topology
 
 
@@ -94,6 +95,18 @@ def test_targets_are_what_the_policy_decides_and_outputs_never_change(setup):
     ran = zip(worker.records[:-1], worker.choices[:-1], strict=True)
     local = [r.compute_ms["device"] / 1e3 for r, c in ran if c == 0]
     assert spy.seen[-1][0].compute_s[0, 0] == pytest.approx(float(np.median(local[-5:])))
+
+
+@pytest.mark.parametrize("name", names())
+def test_every_registered_policy_drives_the_runtime(setup, name):
+    _, x, _, _, ref = setup
+    stack, worker = run(setup, create(name), deadline_s=0.05)
+    with stack:
+        outs = [worker.infer(*x) for _ in range(2)]
+    assert all(torch.equal(o, ref) for o in outs)
+    assert [r.outcome for r in worker.records] == [
+        "local" if c == 0 else "remote" for c in worker.choices
+    ]
 
 
 def test_greedy_offloads_on_a_fast_link_stays_local_when_it_collapses_and_comes_back(setup):

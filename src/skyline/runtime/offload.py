@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -128,6 +129,7 @@ class OffloadingEdgeWorker:
         self.records: list[RequestRecord] = []
         self.choices: list[int] = []
         self._lock = threading.Lock()
+        self._started_s = time.monotonic()
 
     def observe(self, deadline_s: float | None = None) -> Observation:
         """The Observation of one request arriving now, as the simulator would build it."""
@@ -143,7 +145,7 @@ class OffloadingEdgeWorker:
         edges = [j for j, tier in enumerate(tiers) if tier == Tier.EDGE and j != LOCAL]
         row = np.ones((1, len(self.targets)))
         return Observation(
-            time_s=0.0,
+            time_s=time.monotonic() - self._started_s,
             targets=("local", *(t.node for t in self.targets[1:])),
             tiers=tiers,
             device=np.zeros(1, dtype=np.int64),
