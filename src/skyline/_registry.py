@@ -99,3 +99,30 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+P = TypeVar("P")
+
+
+class PluginRegistry(Registry[type[P]]):
+    """A registry of plug-in classes derived from `base` (importable as `where`): every class is
+    checked (`check_plugin`) when it is registered and again when a name or 'module:Class' path
+    is created, so a bad plug-in is explained instead of failing later."""
+
+    def __init__(self, kind: str, base: type, where: str) -> None:
+        super().__init__(kind)
+        self.base, self.where = base, where
+
+    def check(self, cls: Any) -> None:
+        check_plugin(cls, self.base, self.kind, self.where)
+
+    def add(self, cls: type[P]) -> type[P]:
+        """Class decorator: validate and register `cls` under `cls.name`."""
+        self.check(cls)
+        return self.register(cls.name, cls)  # type: ignore[attr-defined]
+
+    def create(self, name: str, **kwargs: Any) -> P:
+        """An instance of the plug-in registered as `name` (or at 'module:Class')."""
+        cls = self.get(name)
+        self.check(cls)
+        return cls(**kwargs)

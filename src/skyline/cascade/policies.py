@@ -9,7 +9,7 @@ one can deploy.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike
 from scipy.special import expit
 
-from skyline._registry import Registry, check_plugin
+from skyline._registry import PluginRegistry
 from skyline.errors import ConfigError, RegistryError
 
 _EPS = 1e-12
@@ -118,30 +118,13 @@ class HardExamplePolicy(ABC):
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-POLICIES: Registry[type[HardExamplePolicy]] = Registry("hard-example policy")
-
-
-def check_policy(cls: Any) -> None:
-    """Explain what is wrong with a would-be policy plug-in."""
-    check_plugin(cls, HardExamplePolicy, "policy", "skyline.cascade.HardExamplePolicy")
-
-
-def register(cls: type[HardExamplePolicy]) -> type[HardExamplePolicy]:
-    """Class decorator: validate and register a policy under `cls.name`."""
-    check_policy(cls)
-    POLICIES.register(cls.name, cls)
-    return cls
-
-
-def create(name: str, **kwargs: Any) -> HardExamplePolicy:
-    """A policy by registered name or 'module:Class' path; kwargs go to its constructor."""
-    cls = POLICIES.get(name)
-    check_policy(cls)
-    return cls(**kwargs)
-
-
-def names() -> list[str]:
-    return POLICIES.names()
+POLICIES: PluginRegistry[HardExamplePolicy] = PluginRegistry(
+    "hard-example policy", HardExamplePolicy, "skyline.cascade.HardExamplePolicy"
+)
+register = POLICIES.add
+check_policy = POLICIES.check
+create = POLICIES.create
+names = POLICIES.names
 
 
 @register

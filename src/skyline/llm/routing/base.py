@@ -4,11 +4,11 @@ the cloud first; a threshold on the score is the routing decision."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 import numpy as np
 
-from skyline._registry import Registry, check_plugin
+from skyline._registry import PluginRegistry
 from skyline.errors import ConfigError, RegistryError
 from skyline.llm.routing.signals import Labels, Signals
 
@@ -58,27 +58,8 @@ class Router(ABC):
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-ROUTERS: Registry[type[Router]] = Registry("router")
-
-
-def check_router(cls: Any) -> None:
-    """Explain what is wrong with a would-be router plug-in."""
-    check_plugin(cls, Router, "router", "skyline.llm.routing.Router")
-
-
-def register(cls: type[Router]) -> type[Router]:
-    """Class decorator: validate and register a router under `cls.name`."""
-    check_router(cls)
-    ROUTERS.register(cls.name, cls)
-    return cls
-
-
-def create(name: str, **kwargs: Any) -> Router:
-    """A router by registered name or 'module:Class' path; kwargs go to its constructor."""
-    cls = ROUTERS.get(name)
-    check_router(cls)
-    return cls(**kwargs)
-
-
-def names() -> list[str]:
-    return ROUTERS.names()
+ROUTERS: PluginRegistry[Router] = PluginRegistry("router", Router, "skyline.llm.routing.Router")
+register = ROUTERS.add
+check_router = ROUTERS.check
+create = ROUTERS.create
+names = ROUTERS.names

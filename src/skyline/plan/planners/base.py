@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from skyline._registry import Registry, check_plugin
+from skyline._registry import PluginRegistry
 from skyline.errors import InfeasiblePlanError
 from skyline.graph import CostModel, ModelGraph
 from skyline.plan.codec_cost import CodecCost
@@ -89,27 +89,8 @@ def best_feasible(
     return best[1]
 
 
-PLANNERS: Registry[type[Planner]] = Registry("planner")
-
-
-def register(cls: type[Planner]) -> type[Planner]:
-    """Class decorator: validate and register a planner under `cls.name`."""
-    check_planner(cls)
-    PLANNERS.register(cls.name, cls)
-    return cls
-
-
-def check_planner(cls: Any) -> None:
-    """Explain what is wrong with a would-be planner plug-in."""
-    check_plugin(cls, Planner, "planner", "skyline.plan.Planner")
-
-
-def create(name: str, **kwargs: Any) -> Planner:
-    """A planner by registered name or 'module:Class' path."""
-    cls = PLANNERS.get(name)
-    check_planner(cls)
-    return cls(**kwargs)
-
-
-def names() -> list[str]:
-    return PLANNERS.names()
+PLANNERS: PluginRegistry[Planner] = PluginRegistry("planner", Planner, "skyline.plan.Planner")
+register = PLANNERS.add
+check_planner = PLANNERS.check
+create = PLANNERS.create
+names = PLANNERS.names

@@ -9,11 +9,11 @@ policies: a DRL agent's `decide` turns the Observation into features and returns
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from skyline._registry import Registry, check_plugin
+from skyline._registry import PluginRegistry
 from skyline.errors import PlanError
 from skyline.sched.observation import LOCAL, Observation
 
@@ -79,26 +79,10 @@ def argmin_reachable(obs: Observation, cost: np.ndarray) -> np.ndarray:
     return np.asarray(np.argmin(np.where(obs.reachable, cost, np.inf), axis=1), dtype=np.int64)
 
 
-POLICIES: Registry[type[Policy]] = Registry("policy")
-
-
-def register(cls: type[Policy]) -> type[Policy]:
-    """Class decorator: validate and register a policy under `cls.name`."""
-    check_policy(cls)
-    POLICIES.register(cls.name, cls)
-    return cls
-
-
-def check_policy(cls: Any) -> None:
-    """Explain what is wrong with a would-be policy plug-in."""
-    check_plugin(cls, Policy, "policy", "skyline.sched.Policy")
-
-
-def create(name: str, **kwargs: Any) -> Policy:
-    """A policy by registered name or 'module:Class' path."""
-    cls = POLICIES.get(name)
-    check_policy(cls)
-    return cls(**kwargs)
+POLICIES: PluginRegistry[Policy] = PluginRegistry("policy", Policy, "skyline.sched.Policy")
+register = POLICIES.add
+check_policy = POLICIES.check
+create = POLICIES.create
 
 
 def names() -> list[str]:
