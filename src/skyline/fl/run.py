@@ -1,0 +1,217 @@
+"""One FL experiment from one config: flat or hierarchical, on Flower's simulation runtime with
+the Ray backend (pinned to 127.0.0.1, a private temp dir, usage stats off)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from skyline.errors import ConfigError
+from skyline.fl._flower import flower
+from skyline.fl.client import ClientSpec, client_app
+from skyline.fl.dropout import Dropout
+from skyline.fl.hierarchy import HierarchicalFL, RoundRecord
+from skyline.fl.privacy import DPSGD, ServerDP
+from skyline.fl.strategies import create_strategy
+from skyline.fl.task import Task
+from skyline.fl.traffic import Traffic, fl_topology, tiers
+from skyline.topology import Topology
+
+
+@dataclass(frozen=True)
+class FLConfig:
+    """A whole run. `strategy` aggregates devices (at each edge, or at the cloud when flat);
+    `cloud_strategy` aggregates edges. `malicious` is the number of Byzantine updates each
+    robust aggregator assumes; `byzantine` the fraction of clients that really attack."""
+
+    task: Task = field(default_factory=Task)
+    mode: Literal["flat", "hier"] = "hier"
+    edges: int = 4
+    rounds: int = 20
+    edge_rounds: int = 1
+    strategy: str = "fedavg"
+    cloud_strategy: str = "fedavg"
+    malicious: int = 0
+    byzantine: float = 0.0
+    attack: str = "sign_flip:4"
+    up_codec: str = "none"
+    down_codec: str = "none"
+    dropout: Dropout = field(default_factory=Dropout)
+    dp: DPSGD | None = None
+    server_dp: ServerDP | None = None
+    proximal_mu: float = 0.01
+    round_timeout_s: float = 60.0
+    access: str = "wifi"
+    backhaul: str = "wan"
+    device: str = "phone"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("flat", "hier"):
+            raise ConfigError(f"mode={self.mode!r} is unknown", fix="use 'flat' or 'hier'")
+        if not 1 <= self.edges <= self.task.clients:
+            raise ConfigError(
+                f"edges={self.edges} must be between 1 and clients={self.task.clients}",
+                fix="use fewer edges than clients",
+            )
+        if self.rounds < 1:
+            raise ConfigError(f"rounds={self.rounds} must be >= 1", fix="use e.g. rounds=20")
+        if not 0 <= self.byzantine < 1:
+            raise ConfigError(f"byzantine={self.byzantine} is outside [0, 1)", fix="use e.g. 0.2")
+        if self.server_dp is not None and self.strategy != "fedavg":
+            raise ConfigError(
+                f"server-side DP wraps FedAvg; strategy={self.strategy!r}",
+                fix="use strategy='fedavg' with server_dp",
+            )
+        if self.dp is not None and self.strategy == "fedprox":
+            raise ConfigError(
+                "DP-SGD clips per-sample gradients of the loss only; FedProx's proximal term "
+                "would escape the clipping",
+                fix="use strategy='fedavg' with dp",
+            )
+
+    def topology(self) -> Topology:
+        return fl_topology(
+            self.task.clients,
+            self.edges,
+            device=self.device,
+            access=self.access,
+            backhaul=self.backhaul,
+        )
+
+    def byzantine_clients(self) -> frozenset[int]:
+        count = round(self.byzantine * self.task.clients)
+        rng = np.random.default_rng(self.task.seed + 7)
+        return frozenset(int(c) for c in rng.choice(self.task.clients, count, replace=False))
+
+    def client_spec(self) -> ClientSpec:
+        return ClientSpec(
+            task=self.task,
+            byzantine=self.byzantine_clients(),
+            attack=self.attack,
+            up_codec=self.up_codec,
+            down_codec=self.down_codec,
+            dropout=self.dropout,
+            dp=self.dp,
+            uniform_weight=self.server_dp is not None,
+        )
+
+    def orchestrator(self) -> HierarchicalFL:
+        topo = self.topology()
+        flat = self.mode == "flat"
+
+        def edge_strategy(index: int, clients: int) -> Any:
+            where = "strategy" if flat else f"edge {index} strategy"
+            strat = create_strategy(
+                self.strategy,
+                clients,
+                malicious=self.malicious,
+                proximal_mu=self.proximal_mu,
+                where=where,
+            )
+            return strat if self.server_dp is None else self.server_dp.wrap(strat, clients)
+
+        def cloud_strategy(edges: int) -> Any:
+            return create_strategy(
+                self.cloud_strategy,
+                edges,
+                malicious=self.malicious if edges > 1 else 0,
+                where="cloud_strategy",
+            )
+
+        orch = HierarchicalFL(
+            task=self.task,
+            tiers=tiers(topo),
+            traffic=Traffic(topo),
+            edge_strategy=edge_strategy,
+            cloud_strategy=cloud_strategy,
+            flat=flat,
+            edge_rounds=self.edge_rounds,
+            up_codec=self.up_codec,
+            down_codec=self.down_codec,
+            round_timeout_s=self.round_timeout_s,
+        )
+        groups = orch._groups()  # check every aggregator's requirement before any training
+        for j, g in enumerate(groups):
+            edge_strategy(j, len(g))
+        if not flat:
+            cloud_strategy(len(groups))
+        return orch
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FLResult:
+    config: dict[str, Any]
+    byzantine: list[int]
+    history: list[RoundRecord]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "byzantine": self.byzantine,
+            "history": [r.as_dict() for r in self.history],
+        }
+
+
+def run(
+    config: FLConfig,
+    *,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    cpus: int | None = None,
+) -> FLResult:
+    """Run `config` on Flower's simulation runtime (Ray backend, one CPU per client actor)."""
+    fw = flower()
+    orch = config.orchestrator()
+    failure: list[BaseException] = []
+    server = fw.serverapp.ServerApp()
+
+    @server.main()
+    def main(grid: Any, context: Any) -> None:
+        try:
+            orch.run(grid, config.rounds, on_round)
+        except BaseException as exc:  # surfaced in the caller's thread below
+            failure.append(exc)
+
+    temp = tempfile.mkdtemp(prefix="skyray")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    for name in ("flwr", "ray"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        fw.simulation.run_simulation(
+            server_app=server,
+            client_app=client_app(config.client_spec()),
+            num_supernodes=config.task.clients,
+            backend_config={
+                "client_resources": {"num_cpus": 1},
+                "init_args": {
+                    "_temp_dir": temp,
+                    "include_dashboard": False,
+                    "_node_ip_address": "127.0.0.1",
+                    "num_cpus": cpus or os.cpu_count() or 1,
+                    "logging_level": logging.WARNING,
+                },
+            },
+        )
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    if failure:
+        raise failure[0]
+    if len(orch.history) != config.rounds:
+        raise ConfigError(
+            f"the FL run stopped after {len(orch.history)} of {config.rounds} rounds",
+            fix="see the Flower log above for the cause",
+        )
+    return FLResult(
+        config=config.as_dict(),
+        byzantine=sorted(config.byzantine_clients()),
+        history=orch.history,
+    )
