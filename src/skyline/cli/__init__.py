@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 from skyline import __version__
 from skyline.cli._common import console, err_console
 from skyline.cli.demo import demo_command
+from skyline.cli.fl import fl_app
 from skyline.cli.llm import llm_app
 from skyline.cli.models import list_models
 from skyline.cli.plan import plan_command
@@ -72,6 +73,7 @@ app.add_typer(serve_app, name="serve")
 app.command("demo")(demo_command)
 app.add_typer(llm_app, name="llm")
 app.command("simulate")(simulate_command)
+app.add_typer(fl_app, name="fl")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import TensorDataset
 
 from skyline.errors import SkylineError
@@ -60,6 +61,7 @@ def local_update(
     if spec.dropout.dropped(round_, cid):
         raise ClientDropped(f"client {cid} dropped out of round {round_}")
     time.sleep(spec.dropout.delay_s(round_, cid))
+    torch.set_num_threads(1)  # one simulated device per CPU
     task = spec.task
     model = build_model(task)
     set_weights(model, received)
@@ -74,7 +76,8 @@ def local_update(
             model, data, task, seed=seed, prox_mu=float(config.get("proximal-mu", 0.0))
         )
     else:
-        history = [tuple(h) for h in state["dp"]["history"]] if "dp" in state else []
+        saved = state.get("dp", {"noise": [], "rate": [], "steps": []})
+        history = list(zip(saved["noise"], saved["rate"], saved["steps"]))
         private, optimizer, loader, engine = private_training(
             model,
             data,
@@ -84,8 +87,9 @@ def local_update(
             history,
         )
         loss = train_local(private, data, task, seed=seed, optimizer=optimizer, loader=loader)
+        noise, rate, steps = zip(*engine.accountant.history)
         state["dp"] = fw.ConfigRecord(
-            {"history": [list(map(float, h)) for h in engine.accountant.history]}
+            {"noise": list(noise), "rate": list(rate), "steps": [int(n) for n in steps]}
         )
         metrics["epsilon"] = float(engine.get_epsilon(spec.dp.delta))
     trained = get_weights(model)

@@ -25,6 +25,7 @@ from skyline.fl.task import Task, build_model, evaluate, get_weights, set_weight
 from skyline.fl.traffic import Tiers, Traffic
 
 Arrays = list[np.ndarray]
+DISCOVERY_S = 120.0  # clients' first answer includes starting their process and loading data
 
 
 def sub_grid(grid: Any, nodes: Sequence[int]) -> Any:
@@ -120,7 +121,8 @@ class HierarchicalFL:
         """client id -> Flower node id, asked of every connected node (QUERY message)."""
         app = flower().app
         expected = len(self.tiers.devices)
-        deadline = time.monotonic() + self.round_timeout_s
+        wait_s = max(self.round_timeout_s, DISCOVERY_S)
+        deadline = time.monotonic() + wait_s
         while len(nodes := list(grid.get_node_ids())) < expected and time.monotonic() < deadline:
             time.sleep(0.2)  # nodes register as they start
         msgs = [
@@ -129,7 +131,7 @@ class HierarchicalFL:
         ]
         found: dict[int, int] = {}
         errors: list[str] = []
-        for reply in grid.send_and_receive(msgs, timeout=self.round_timeout_s):
+        for reply in grid.send_and_receive(msgs, timeout=wait_s):
             if reply.has_error():
                 errors.append(reply.error.reason)
             else:

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class FLConfig:
     robust aggregator assumes; `byzantine` the fraction of clients that really attack."""
 
     task: Task = field(default_factory=Task)
-    mode: Literal["flat", "hier"] = "hier"
+    mode: str = "hier"
     edges: int = 4
     rounds: int = 20
     edge_rounds: int = 1

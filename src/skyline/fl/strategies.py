@@ -65,8 +65,8 @@ def create_strategy(
     }
     if extra == "proximal_mu":
         kwargs[extra] = proximal_mu
-    elif extra == "beta":
-        kwargs[extra] = trim
+    elif extra == "beta":  # cut at least `malicious` updates from each tail (Flower: beta < 0.5)
+        kwargs[extra] = max(trim, min((malicious + 0.5) / nodes, 0.4999)) if malicious else trim
     elif extra:
         kwargs[extra] = malicious
     if name == "multikrum":
