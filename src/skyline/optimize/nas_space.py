@@ -136,8 +136,8 @@ class BlockSpec:
 class SearchSpace:
     """What is fixed and what may be chosen; the default fits 1 x 28 x 28 Fashion-MNIST.
 
-    The stem (3x3, stride `stem_stride`) brings the input down first, because at 28x28 a
-    full-resolution stage costs most of the compute for little accuracy.
+    The stem (3x3, stride `stem_stride`) halves the input first: that keeps each trial's
+    training cheap (a first stage at full 28x28 resolution would cost four times as much).
     """
 
     input_shape: tuple[int, int, int] = (1, 28, 28)
@@ -162,10 +162,15 @@ class SearchSpace:
             raise ConfigError(
                 f"input_shape = {self.input_shape} is not C x H x W", fix="give (C, H, W) > 0"
             )
-        for name in ("widths", "depths", "kernels", "expansions"):
+        for name in ("widths", "depths", "kernels", "expansions", "base_channels", "strides"):
             values = getattr(self, name)
             if not values or min(values) <= 0:
-                raise ConfigError(f"{name} = {values} is empty or not positive", fix="fix it")
+                raise ConfigError(
+                    f"{name} = {values} is empty or not positive", fix="give values > 0"
+                )
+        for name in ("num_classes", "stem_channels", "stem_stride", "head_channels"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} = {getattr(self, name)} < 1", fix="give it >= 1")
         if any(k % 2 == 0 for k in self.kernels):
             raise ConfigError(f"kernels = {self.kernels} holds an even size", fix="use odd sizes")
 
