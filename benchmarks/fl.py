@@ -212,13 +212,13 @@ def main() -> None:
     for name, c in compression.items():
         table.add_row(
             f"compress {name}",
-            f"{c['bytes_ratio']:.2f}x, {c['accuracy_loss_pt']:+.2f} pt",
+            f"{c['bytes_ratio']:.3f}x, loss {c['accuracy_loss_pt']:+.2f} pt",
             str(c["goal_met"]),
         )
     for name, b in byzantine.items():
         table.add_row(
             f"byzantine {name}",
-            f"fedavg -{b['fedavg_fall_pt']:.1f} pt, trimmed -{b['robust_gap_pt']:.1f} pt",
+            f"fall: fedavg {b['fedavg_fall_pt']:+.1f} pt, trimmed {b['robust_gap_pt']:+.1f} pt",
             str(b["goal_met"]),
         )
     for name, p in privacy.items():

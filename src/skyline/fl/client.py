@@ -124,7 +124,12 @@ def client_app(spec: ClientSpec) -> Any:
         received = create_codec(spec.down_codec).decode(
             msg.content["arrays"].to_numpy_ndarrays(), like
         )
-        encoded, metrics = local_update(spec, cid, received, msg.content["config"], context.state)
+        try:
+            encoded, metrics = local_update(
+                spec, cid, received, msg.content["config"], context.state
+            )
+        except ClientDropped as exc:  # the error reply Flower sends for a lost node, untraced
+            return fw.app.Message(fw.app.Error(code=0, reason=str(exc)), reply_to=msg)
         record = fw.app.RecordDict(
             {"arrays": fw.app.ArrayRecord(encoded), "metrics": fw.app.MetricRecord(metrics)}
         )
