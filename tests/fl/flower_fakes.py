@@ -4,6 +4,7 @@ makes them. Same interface as the real Grid; the Ray simulation is tested separa
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterable
 from typing import Any
@@ -14,6 +15,7 @@ pytest.importorskip("flwr", reason="the fl extra is not installed")
 
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.serverapp import Grid
+from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
 
@@ -33,8 +35,8 @@ class LocalGrid(Grid):
         raise NotImplementedError
 
     @property
-    def run(self) -> Any:
-        raise NotImplementedError
+    def run(self) -> Run:
+        return Run.create_empty(1)
 
     def create_message(
         self,
@@ -56,7 +58,8 @@ class LocalGrid(Grid):
             msg.metadata._message_id = key = f"m{next(self._ids)}"
             node = msg.metadata.dst_node_id
             try:
-                reply = self.app(msg, self.contexts[node])
+                # a copy, as the wire gives each node its own (apps may consume content)
+                reply = self.app(copy.deepcopy(msg), self.contexts[node])
             except Exception as exc:  # what Flower does with a failing ClientApp
                 reply = Message(Error(code=1, reason=str(exc)), reply_to=msg)
             self._replies[key] = reply

@@ -49,6 +49,9 @@ def run_command(
     server_dp_noise: Annotated[
         float | None, typer.Option(help="server-side DP noise multiplier")
     ] = None,
+    secagg: Annotated[
+        bool, typer.Option("--secagg", help="Flower's SecAgg+ (flat FedAvg only)")
+    ] = False,
     seed: Annotated[int, typer.Option(help="data split and model seed")] = 0,
     json_path: JsonPath = None,
     plot: Annotated[
@@ -57,7 +60,7 @@ def run_command(
 ) -> None:
     """Train across simulated devices on Flower's Ray backend; bytes are the real payloads,
     seconds and joules are predicted from the topology's links."""
-    from skyline.fl import DPSGD, Dropout, FLConfig, ServerDP, Task, run
+    from skyline.fl import DPSGD, Dropout, FLConfig, ServerDP, Task, run, run_secagg
 
     if mode not in ("flat", "hier"):
         raise ConfigError(f"--mode {mode!r} is unknown", fix="use --mode flat or --mode hier")
@@ -87,7 +90,12 @@ def run_command(
         if server_dp_noise is not None
         else None,
     )
-    config.orchestrator()  # every check before Ray starts
+    if secagg:
+        from skyline.fl import SecAggFL
+
+        SecAggFL(config)  # every check before Ray starts
+    else:
+        config.orchestrator()
     with Progress(
         TextColumn("[bold]FL[/] round"),
         BarColumn(),
@@ -98,7 +106,7 @@ def run_command(
         transient=True,
     ) as progress:
         bar = progress.add_task("starting Ray", total=rounds)
-        result = run(
+        result = (run_secagg if secagg else run)(
             config,
             on_round=lambda r: progress.update(
                 bar, advance=1, description=f"accuracy {r.accuracy:.3f}"

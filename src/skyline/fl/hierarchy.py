@@ -28,11 +28,23 @@ Arrays = list[np.ndarray]
 DISCOVERY_S = 120.0  # clients' first answer includes starting their process and loading data
 
 
-def sub_grid(grid: Any, nodes: Sequence[int]) -> Any:
-    """A view of `grid` that shows a strategy only `nodes` (one edge's devices)."""
+def grid_view(
+    grid: Any, nodes: Sequence[int] | None = None, meter: Callable[[int], None] | None = None
+) -> Any:
+    """`grid` as a Flower Grid that shows only `nodes` (one edge's devices) and/or reports the
+    wire size (protobuf bytes) of every message sent and reply received to `meter`."""
     base = flower().serverapp.Grid
 
-    class SubGrid(base):  # type: ignore[misc, valid-type]
+    def measure(messages: Iterable[Any]) -> list[Any]:
+        messages = list(messages)
+        if meter is not None:
+            from flwr.common.serde import message_to_proto
+
+            for m in messages:
+                meter(message_to_proto(m).ByteSize())
+        return messages
+
+    class GridView(base):  # type: ignore[misc, valid-type]
         def set_run(self, run: Any) -> None:
             grid.set_run(run)
 
@@ -44,20 +56,20 @@ def sub_grid(grid: Any, nodes: Sequence[int]) -> Any:
             return grid.create_message(*args, **kwargs)
 
         def get_node_ids(self) -> Iterable[int]:
-            return list(nodes)
+            return list(grid.get_node_ids()) if nodes is None else list(nodes)
 
         def push_messages(self, messages: Iterable[Any]) -> Iterable[str]:
-            return grid.push_messages(messages)
+            return grid.push_messages(measure(messages))
 
         def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Any]:
-            return grid.pull_messages(message_ids)
+            return measure(grid.pull_messages(message_ids))
 
         def send_and_receive(
             self, messages: Iterable[Any], *, timeout: float | None = None
         ) -> Iterable[Any]:
-            return grid.send_and_receive(messages, timeout=timeout)
+            return measure(grid.send_and_receive(measure(messages), timeout=timeout))
 
-    return SubGrid()
+    return GridView()
 
 
 @dataclass
@@ -217,7 +229,7 @@ class HierarchicalFL:
         app = flower().app
         messages, owner, sent = [], {}, []
         for j, group in enumerate(groups):
-            view = sub_grid(grid, [nodes[c] for c in group])
+            view = grid_view(grid, [nodes[c] for c in group])
             config = app.ConfigRecord({ROUND_KEY: round_})
             msgs = list(
                 strategies[j].configure_train(round_, app.ArrayRecord(weights[j]), config, view)

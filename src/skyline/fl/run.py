@@ -162,22 +162,17 @@ class FLResult:
         }
 
 
-def run(
-    config: FLConfig,
-    *,
-    on_round: Callable[[RoundRecord], None] | None = None,
-    cpus: int | None = None,
-) -> FLResult:
-    """Run `config` on Flower's simulation runtime (Ray backend, one CPU per client actor)."""
+def simulate(main: Callable[[Any, Any], object], client: Any, nodes: int, cpus: int | None) -> None:
+    """Run ServerApp body `main(grid, context)` against `nodes` copies of ClientApp `client` on
+    Flower's simulation runtime; an exception in `main` is raised here, not just logged."""
     fw = flower()
-    orch = config.orchestrator()
     failure: list[BaseException] = []
     server = fw.serverapp.ServerApp()
 
     @server.main()
-    def main(grid: Any, context: Any) -> None:
+    def _main(grid: Any, context: Any) -> None:
         try:
-            orch.run(grid, config.rounds, on_round)
+            main(grid, context)
         except BaseException as exc:  # surfaced in the caller's thread below
             failure.append(exc)
 
@@ -188,8 +183,8 @@ def run(
     try:
         fw.simulation.run_simulation(
             server_app=server,
-            client_app=client_app(config.client_spec()),
-            num_supernodes=config.task.clients,
+            client_app=client,
+            num_supernodes=nodes,
             backend_config={
                 "client_resources": {"num_cpus": 1},
                 "init_args": {
@@ -205,6 +200,22 @@ def run(
         shutil.rmtree(temp, ignore_errors=True)
     if failure:
         raise failure[0]
+
+
+def run(
+    config: FLConfig,
+    *,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    cpus: int | None = None,
+) -> FLResult:
+    """Run `config` on Flower's simulation runtime (Ray backend, one CPU per client actor)."""
+    orch = config.orchestrator()
+    simulate(
+        lambda grid, _: orch.run(grid, config.rounds, on_round),
+        client_app(config.client_spec()),
+        config.task.clients,
+        cpus,
+    )
     if len(orch.history) != config.rounds:
         raise ConfigError(
             f"the FL run stopped after {len(orch.history)} of {config.rounds} rounds",
