@@ -4,8 +4,10 @@ outputs — and when the next hop is lost, finishes the request itself. Every re
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from torch import nn
@@ -31,6 +33,15 @@ class ExitRule(Protocol):
     def __call__(self, values: dict[str, Any]) -> Any: ...
 
 
+@dataclass(frozen=True)
+class _Served:
+    """The model a request runs on, read once per request: a swap replaces the whole object."""
+
+    runner: PlanRunner
+    pieces: Sequence[nn.Module]
+    version: int
+
+
 class EdgeWorker:
     """Serves inference at the origin node (path[0]) of a plan.
 
@@ -38,7 +49,8 @@ class EdgeWorker:
     (e.g. an in-process link shaper). With no stages above the origin, no connection is made.
     `exits` are early-exit rules in the order the origin computes their values: the origin
     stage runs in pieces, each ending once a rule's value exists, and a rule that returns a
-    result ends the request there (outcome "exit"); None goes on."""
+    result ends the request there (outcome "exit"); None goes on. `version` names the model
+    served; `swap_model` replaces it between requests."""
 
     def __init__(
         self,
@@ -52,10 +64,12 @@ class EdgeWorker:
         codec: str | None = None,
         wrap: Any = None,
         exits: Sequence[ExitRule] = (),
+        version: int = 0,
     ) -> None:
-        self.runner = PlanRunner(plan, model, slowdown=slowdown, codec=codec)
+        self._options: dict[str, Any] = {"slowdown": slowdown, "codec": codec}
+        runner = PlanRunner(plan, model, **self._options)
         self.node = plan.path[0]
-        remote = self.runner.needs_upstream(0)
+        remote = runner.needs_upstream(0)
         if remote and cloud is None:
             raise PlanError(
                 f"the plan runs stages beyond {self.node!r} but no cloud address was given",
@@ -68,9 +82,45 @@ class EdgeWorker:
         )
         self.records: list[RequestRecord] = []
         self.exits = list(exits)
-        origin = self.runner.stage_module(self.node)
-        self._pieces = segments(origin, [r.value for r in self.exits]) if self.exits else [origin]
+        self._served = self._serve(runner, version)
+        self._swap_lock = threading.Lock()
         self._ids = itertools.count(1)
+
+    def _serve(self, runner: PlanRunner, version: int) -> _Served:
+        origin = runner.stage_module(self.node)
+        pieces = segments(origin, [r.value for r in self.exits]) if self.exits else [origin]
+        return _Served(runner, pieces, version)
+
+    @property
+    def runner(self) -> PlanRunner:
+        """The runner of the model served now."""
+        return self._served.runner
+
+    @property
+    def model_version(self) -> int:
+        return self._served.version
+
+    def swap_model(self, model: nn.Module | ModelGraph | SplitModel, version: int) -> None:
+        """Serve `model` (the plan's model with new weights) as `version` from the next request
+        on. A request reads the served model once, so one already running finishes on the
+        version it started with and no request waits or is lost. Versions only increase, so
+        records order the swaps. Only a plan run wholly here can swap: stages on the next node
+        would keep the old weights."""
+        if self.hop is not None:
+            raise PlanError(
+                f"cannot swap the model of plan {self.runner.key}: it runs stages beyond "
+                f"{self.node!r}, which would keep the old weights",
+                fix="swap models on an edge-only plan, or restart the workers with new weights",
+            )
+        runner = PlanRunner(self.runner.plan, model, **self._options)  # the slow part: unlocked
+        with self._swap_lock:
+            current = self._served.version
+            if version <= current:
+                raise PlanError(
+                    f"model version {version} is not newer than the served version {current}",
+                    fix=f"swap to a version above {current}",
+                )
+            self._served = self._serve(runner, version)
 
     def handshake(self) -> dict[str, Any]:
         """Ask the next node who it is; refuse a worker with another model or other weights."""
@@ -106,21 +156,28 @@ class EdgeWorker:
         request_id = next(self._ids)
         t0 = time.perf_counter()
         times = StageTimes()
+        served = self._served
+        runner = served.runner
         record = RequestRecord(
-            request_id, "error", 0.0, plan=self.runner.key, started_s=time.monotonic()
+            request_id,
+            "error",
+            0.0,
+            plan=runner.key,
+            started_s=time.monotonic(),
+            model_version=served.version,
         )
         try:
-            env = self.runner.split.inputs_env(*args, **kwargs)
-            for piece, rule in itertools.zip_longest(self._pieces, self.exits):
-                times.add(self.node, self.runner.timed(piece, env))
+            env = runner.split.inputs_env(*args, **kwargs)
+            for piece, rule in itertools.zip_longest(served.pieces, self.exits):
+                times.add(self.node, runner.timed(piece, env))
                 early = rule(env) if rule is not None else None
                 if early is not None:
                     record.outcome = "exit"
                     return early
             outcome: Outcome = "local"
             if self.hop is not None:
-                outcome = self._remote(request_id, env, times, record)
-            outputs = self.runner.outputs(env)
+                outcome = self._remote(runner, request_id, env, times, record)
+            outputs = runner.outputs(env)
             record.outcome = outcome
             return outputs
         except Exception as exc:
@@ -132,19 +189,22 @@ class EdgeWorker:
             self.records.append(record)
 
     def _remote(
-        self, request_id: int, env: dict[str, Any], times: StageTimes, record: RequestRecord
+        self,
+        runner: PlanRunner,
+        request_id: int,
+        env: dict[str, Any],
+        times: StageTimes,
+        record: RequestRecord,
     ) -> Outcome:
         assert self.hop is not None
-        up = self.runner.up[0]
-        frame = Frame(
-            FrameKind.REQUEST, request_id, {n: env[n] for n in up}, {"plan": self.runner.key}
-        )
+        up = runner.up[0]
+        frame = Frame(FrameKind.REQUEST, request_id, {n: env[n] for n in up}, {"plan": runner.key})
         try:
             reply = self.hop.call(frame, up)
         except (TransportError, RemoteError, FrameError) as exc:
             record.error = str(exc)
             record.attempts = self.hop.retries + 1
-            self.runner.run_beyond(0, env, times)
+            runner.run_beyond(0, env, times)
             return "fallback"
         env.update(reply.frame.tensors)
         for node, ms in reply.frame.meta.get("compute_ms", {}).items():

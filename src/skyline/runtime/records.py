@@ -23,6 +23,7 @@ class RequestRecord:
     error: str | None = None
     plan: str | None = None
     started_s: float = 0.0  # time.monotonic() when the request began
+    model_version: int = 0  # the model version that served it (`EdgeWorker.swap_model`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
