@@ -21,7 +21,15 @@ from skyline.errors import ConfigError
 from skyline.fl._flower import flower
 from skyline.fl.client import CID_KEY, ROUND_KEY
 from skyline.fl.compress import create_codec, payload_bytes
-from skyline.fl.task import Task, build_model, evaluate, get_weights, set_weights, test_data
+from skyline.fl.task import (
+    Task,
+    build_model,
+    client_data,
+    evaluate,
+    get_weights,
+    set_weights,
+    test_data,
+)
 from skyline.fl.traffic import Tiers, Traffic
 
 Arrays = list[np.ndarray]
@@ -106,6 +114,8 @@ class HierarchicalFL:
     edge_strategy: Callable[[int, int], Any]
     cloud_strategy: Callable[[int], Any]
     flat: bool = False
+    only_edge: int | None = None
+    edges_as_clients: bool = False
     edge_rounds: int = 1
     up_codec: str = "none"
     down_codec: str = "none"
@@ -117,22 +127,35 @@ class HierarchicalFL:
             raise ConfigError(f"edge_rounds={self.edge_rounds} must be >= 1", fix="use e.g. 5")
         if self.flat and self.edge_rounds != 1:
             raise ConfigError("flat FL has no edge rounds", fix="set edge_rounds=1 or flat=False")
+        if (self.only_edge is not None or self.edges_as_clients) and not self.flat:
+            raise ConfigError(
+                "one tier of a deployed hierarchy runs flat rounds", fix="set flat=True"
+            )
         self._up, self._down = create_codec(self.up_codec), create_codec(self.down_codec)
         self._client_eps: float | None = None
 
     # -- topology helpers ------------------------------------------------------------------
     def _groups(self) -> tuple[tuple[int, ...], ...]:
+        """Client ids per aggregator. Deployed tiers: one edge's devices (`only_edge`), or the
+        edges themselves as the cloud's clients (`edges_as_clients`)."""
+        if self.only_edge is not None:
+            return (self.tiers.groups[self.only_edge],)
+        if self.edges_as_clients:
+            return (tuple(range(len(self.tiers.edges))),)
         return (tuple(c for g in self.tiers.groups for c in g),) if self.flat else self.tiers.groups
 
     def _path(self, cid: int) -> list[str]:
+        if self.edges_as_clients:
+            return [self.tiers.edges[cid], self.tiers.cloud]
         path = [self.tiers.devices[cid], self.tiers.edge_of(cid)]
-        return [*path, self.tiers.cloud] if self.flat else path
+        return [*path, self.tiers.cloud] if self.flat and self.only_edge is None else path
 
     # -- protocol --------------------------------------------------------------------------
     def discover(self, grid: Any) -> dict[int, int]:
         """client id -> Flower node id, asked of every connected node (QUERY message)."""
         app = flower().app
-        expected = len(self.tiers.devices)
+        wanted = {c for g in self._groups() for c in g}
+        expected = len(wanted)
         wait_s = max(self.round_timeout_s, DISCOVERY_S)
         deadline = time.monotonic() + wait_s
         while len(nodes := list(grid.get_node_ids())) < expected and time.monotonic() < deadline:
@@ -148,7 +171,7 @@ class HierarchicalFL:
                 errors.append(reply.error.reason)
             else:
                 found[int(reply.content["metrics"][CID_KEY])] = reply.metadata.src_node_id
-        missing = sorted(set(range(expected)) - set(found))
+        missing = sorted(wanted - set(found))
         if missing:
             raise ConfigError(
                 f"{len(missing)} of {expected} FL clients did not answer discovery "
@@ -158,20 +181,28 @@ class HierarchicalFL:
         return found
 
     def run(
-        self, grid: Any, rounds: int, on_round: Callable[[RoundRecord], None] | None = None
+        self,
+        grid: Any,
+        rounds: int,
+        on_round: Callable[[RoundRecord], None] | None = None,
+        *,
+        initial: Arrays | None = None,
+        first_round: int = 1,
     ) -> Arrays:
-        """`rounds` cloud rounds; returns the final global weights."""
+        """`rounds` cloud rounds from `initial` weights (default: the task's fresh model);
+        returns the final global weights. Clients see round numbers from `first_round` on
+        (seeds and dropout key on them), so a deployed edge continues the count."""
         nodes = self.discover(grid)
         groups = self._groups()
         edge_strats = [self.edge_strategy(j, len(g)) for j, g in enumerate(groups)]
         cloud = None if self.flat else self.cloud_strategy(len(groups))
         model = build_model(self.task)
-        global_w = get_weights(model)
+        global_w = get_weights(model) if initial is None else list(initial)
         test = test_data(self.task)
         residuals: list[Arrays | None] = [None] * len(groups)
-        edge_round = 0
+        edge_round = first_round - 1
         start = time.perf_counter()
-        for r in range(1, rounds + 1):
+        for r in range(first_round, first_round + rounds):
             comm_s, replies_n, failures = 0.0, 0, 0
             if self.flat:
                 edge_w = [global_w]
@@ -280,8 +311,10 @@ class HierarchicalFL:
         edge_w: Sequence[Arrays],
         residuals: list[Arrays | None],
     ) -> tuple[Arrays, float]:
-        """Edges send their (compressed) model change up; the cloud strategy aggregates."""
+        """Edges send their (compressed) model change up; the cloud strategy aggregates them
+        weighted by the samples under each edge (HierFAVG)."""
         app = flower().app
+        samples = [sum(len(client_data(self.task, c)) for c in g) for g in groups]
         replies = []
         for j, edge in enumerate(self.tiers.edges):
             update = [e - s for e, s in zip(edge_w[j], start[j])]
@@ -291,7 +324,7 @@ class HierarchicalFL:
             content = app.RecordDict(
                 {
                     "arrays": app.ArrayRecord([s + u for s, u in zip(start[j], decoded)]),
-                    "metrics": app.MetricRecord({"num-examples": len(groups[j])}),
+                    "metrics": app.MetricRecord({"num-examples": samples[j]}),
                 }
             )
             replies.append(grid.create_message(content, app.MessageType.TRAIN, 0, "cloud"))

@@ -24,6 +24,8 @@ from skyline.fl.task import Task
 from skyline.fl.traffic import Traffic, fl_topology, tiers
 from skyline.topology import Topology
 
+DEPLOYED_EDGE_START_S = 120.0  # a deployed edge starts a Flower run (processes) per cloud round
+
 
 @dataclass(frozen=True)
 class FLConfig:
@@ -102,11 +104,19 @@ class FLConfig:
             uniform_weight=self.server_dp is not None,
         )
 
-    def orchestrator(self) -> HierarchicalFL:
+    def orchestrator(
+        self, *, only_edge: int | None = None, edges_as_clients: bool = False
+    ) -> HierarchicalFL:
+        """The loop for a simulated run, or for one tier of a deployed one: `only_edge` runs
+        edge `only_edge`'s rounds over its devices, `edges_as_clients` the cloud's rounds over
+        the edges (see skyline.fl.deploy)."""
         topo = self.topology()
-        flat = self.mode == "flat"
+        deployed = only_edge is not None or edges_as_clients
+        flat = self.mode == "flat" or deployed
 
         def edge_strategy(index: int, clients: int) -> Any:
+            if edges_as_clients:
+                return cloud_strategy(clients)
             where = "strategy" if flat else f"edge {index} strategy"
             strat = create_strategy(
                 self.strategy,
@@ -132,10 +142,13 @@ class FLConfig:
             edge_strategy=edge_strategy,
             cloud_strategy=cloud_strategy,
             flat=flat,
-            edge_rounds=self.edge_rounds,
+            only_edge=only_edge,
+            edges_as_clients=edges_as_clients,
+            edge_rounds=1 if flat else self.edge_rounds,
             up_codec=self.up_codec,
             down_codec=self.down_codec,
-            round_timeout_s=self.round_timeout_s,
+            round_timeout_s=self.round_timeout_s * (self.edge_rounds if edges_as_clients else 1)
+            + (DEPLOYED_EDGE_START_S if edges_as_clients else 0.0),
         )
         groups = orch._groups()  # check every aggregator's requirement before any training
         for j, g in enumerate(groups):
@@ -144,8 +157,25 @@ class FLConfig:
             cloud_strategy(len(groups))
         return orch
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FLConfig:
+        """Inverse of `as_dict` (after a JSON round trip)."""
+        fields = dict(data)
+        fields["task"] = Task(**fields["task"])
+        drop = dict(fields["dropout"])
+        drop["trace"] = {int(r): frozenset(c) for r, c in drop.get("trace", {}).items()}
+        fields["dropout"] = Dropout(**drop)
+        for key, kind in (("dp", DPSGD), ("server_dp", ServerDP)):
+            if fields.get(key) is not None:
+                fields[key] = kind(**fields[key])
+        return cls(**fields)
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON-able data (dropout trace sets as sorted lists)."""
+        data = asdict(self)
+        trace = data["dropout"]["trace"]
+        data["dropout"]["trace"] = {str(r): sorted(c) for r, c in trace.items()}
+        return data
 
 
 @dataclass
