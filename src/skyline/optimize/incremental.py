@@ -227,7 +227,8 @@ class IncrementalEdge:
         self._thread: threading.Thread | None = None
 
     def infer(self, x: Tensor, key: int) -> Tensor:
-        """Logits for one sample `x` (1 x ...); `key` identifies it to the oracle."""
+        """Logits for one sample `x` (1 x ...); `key` identifies it to the oracle. Call it from
+        one thread: the monitor's window is a sequence."""
         logits = self.worker.infer(x)
         self.requests += 1
         confidence = float(confidences(logits, self.temperature)[0])
