@@ -7,13 +7,15 @@ every queue serves in exact FIFO order, and sorts them by queue and time. Single
 (links, one-core CPUs) solve the FIFO recursion start_i = max(arrival_i, finish_{i-1}) in closed
 form, start_i = S_i + max(free, max_{j<=i}(arrival_j - S_j)) with S the service ahead of i,
 by one cumsum and one running max over all queues at once; k-lane queues give each stage the
-lane that frees first (all at once when enough lanes are free). Times are exact; the one
-approximation is that decisions are made once per tick with queues as at its start, so with a
-policy that reads no queues the engine computes exactly what the exact engine does, whatever
-the tick.
+lane that frees first (all at once when enough lanes are free, else stage by stage on a heap
+of lane free times). Times are exact; the one approximation is that decisions are made once
+per tick with queues as at its start, so with a policy that reads no queues the engine
+computes exactly what the exact engine does (up to float rounding), whatever the tick.
 """
 
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 
@@ -23,19 +25,71 @@ from skyline.sim.metrics import Recorder
 from skyline.sim.workload import Arrivals
 from skyline.sim.world import MAX_STAGES, Routes, WaitFn, World
 
-_FIELDS = (
-    "res",
-    "svc",
-    "delay",
-    "cost",
-    "length",
-    "stage",
-    "ready",
-    "device",
-    "task_type",
-    "target",
-    "arrival",
-)
+# column -> (dtype, shape of one row)
+_COLUMNS: dict[str, tuple[type, tuple[int, ...]]] = {
+    "res": (np.int64, (MAX_STAGES,)),
+    "svc": (np.float64, (MAX_STAGES,)),
+    "delay": (np.float64, (MAX_STAGES,)),
+    "cost": (np.float64, (MAX_STAGES,)),
+    "length": (np.int64, ()),
+    "stage": (np.int64, ()),
+    "ready": (np.float64, ()),
+    "device": (np.int64, ()),
+    "task_type": (np.int64, ()),
+    "target": (np.int64, ()),
+    "arrival": (np.float64, ()),
+}
+
+
+class _Live:
+    """Tasks admitted and not yet recorded, one row each, in arrays with room to grow at the
+    end: admitting a tick's tasks copies only them, not every task of the window."""
+
+    res: np.ndarray
+    """(n, MAX_STAGES) route: resource, service, delay after it, and their sum (`cost`)."""
+    svc: np.ndarray
+    delay: np.ndarray
+    cost: np.ndarray
+    length: np.ndarray
+    stage: np.ndarray
+    """Next stage to take (== length: done)."""
+    ready: np.ndarray
+    """Arrival at the next stage's queue (done: finish time)."""
+    device: np.ndarray
+    task_type: np.ndarray
+    target: np.ndarray
+    arrival: np.ndarray
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._buffers: dict[str, np.ndarray] = {
+            name: np.zeros((0, *shape), dtype=dtype) for name, (dtype, shape) in _COLUMNS.items()
+        }
+        self._views()
+
+    def _views(self) -> None:
+        for name, buffer in self._buffers.items():
+            setattr(self, name, buffer[: self.n])
+
+    def append(self, rows: dict[str, np.ndarray]) -> None:
+        """Add tasks: one array per column (every column)."""
+        n, m = self.n, len(rows["ready"])
+        for name, buffer in self._buffers.items():
+            if n + m > len(buffer):
+                grown = np.zeros((max(n + m, 2 * len(buffer)), *buffer.shape[1:]), buffer.dtype)
+                grown[:n] = buffer[:n]
+                self._buffers[name] = buffer = grown
+            buffer[n : n + m] = rows[name]
+        self.n = n + m
+        self._views()
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Forget the rows where `mask` is False (order kept)."""
+        kept = int(mask.sum())
+        for buffer in self._buffers.values():
+            buffer[:kept] = buffer[: self.n][mask]
+        self.n = kept
+        self._views()
 
 
 @register
@@ -54,18 +108,9 @@ class FastEngine(Engine):
         self.events = 0
         self.last_s = 0.0
         self.now_s = 0.0
-        self.live: dict[str, np.ndarray] = {
-            "res": np.zeros((0, MAX_STAGES), dtype=np.int64),
-            "svc": np.zeros((0, MAX_STAGES)),
-            "delay": np.zeros((0, MAX_STAGES)),
-            "cost": np.zeros((0, MAX_STAGES)),
-            **{
-                k: np.zeros(0, dtype=np.int64)
-                for k in ("length", "stage", "device", "task_type", "target")
-            },
-            "ready": np.zeros(0),
-            "arrival": np.zeros(0),
-        }
+        self.live = _Live()
+        # scratch for `_safe`: earliest arrival per queue of the stages still on their way
+        self._earliest = np.full(world.n_resources, np.inf)
 
     def _waiter(self, now_s: float) -> WaitFn:
         """Queueing a task arriving now would meet at given resources (first lane to free)."""
@@ -76,20 +121,21 @@ class FastEngine(Engine):
         return wait
 
     def _admit(self, batch: Arrivals, target: np.ndarray, routes: Routes) -> None:
-        new = {
-            "res": routes.res,
-            "svc": routes.svc,
-            "delay": routes.delay,
-            "cost": routes.svc + routes.delay,
-            "length": routes.length,
-            "stage": np.zeros(len(batch), dtype=np.int64),
-            "ready": batch.time_s,
-            "device": batch.device,
-            "task_type": batch.task_type,
-            "target": target,
-            "arrival": batch.time_s,
-        }
-        self.live = {k: np.concatenate([self.live[k], new[k]]) for k in _FIELDS}
+        self.live.append(
+            {
+                "res": routes.res,
+                "svc": routes.svc,
+                "delay": routes.delay,
+                "cost": routes.svc + routes.delay,
+                "length": routes.length,
+                "stage": np.zeros(len(batch), dtype=np.int64),
+                "ready": batch.time_s,
+                "device": batch.device,
+                "task_type": batch.task_type,
+                "target": target,
+                "arrival": batch.time_s,
+            }
+        )
 
     def window(self, t0: float, t1: float, arrivals: Arrivals, attach: np.ndarray) -> None:
         edge = attach[arrivals.device]
@@ -113,9 +159,9 @@ class FastEngine(Engine):
     def drain(self) -> RunStats:
         t = self.now_s
         live = self.live
-        while (waiting := live["stage"] < live["length"]).any():
+        while (waiting := live.stage < live.length).any():
             # jump over idle time: nothing can happen before the earliest waiting stage
-            t = max(t, float(live["ready"][waiting].min())) + self.tick_s
+            t = max(t, float(live.ready[waiting].min())) + self.tick_s
             self._tick(t)
         self._flush()
         horizon = max(self.world.scenario.duration_s, self.last_s)
@@ -124,8 +170,8 @@ class FastEngine(Engine):
     def _tick(self, end: float) -> None:
         """Move every task whose next stage starts before `end`, pass after pass."""
         live = self.live
-        ready, stage, length = live["ready"], live["stage"], live["length"]
-        res = live["res"].ravel()
+        ready, stage, length = live.ready, live.stage, live.length
+        res = live.res.ravel()
         active = np.flatnonzero((ready < end) & (stage < length))
         while active.size:
             at = active * MAX_STAGES + stage[active]
@@ -146,45 +192,38 @@ class FastEngine(Engine):
         stage is always safe, so every pass makes progress; FIFO order then holds exactly.
         """
         live = self.live
-        stage = live["stage"][active]
+        stage = live.stage[active][:, None]
         cols = np.arange(MAX_STAGES)[None, :]
-        later = (cols > stage[:, None]) & (cols < live["length"][active][:, None])
+        later = (cols > stage) & (cols < live.length[active][:, None])
         if not later.any():
             return None
         start = np.maximum(ready, self.free_min[here])
-        cost = np.where(cols >= stage[:, None], live["cost"][active], 0.0)
+        cost = np.where(cols >= stage, live.cost[active], 0.0)
         reach = start[:, None] + np.cumsum(cost, axis=1) - cost  # earliest arrival at stage k
-        ahead_res, ahead_t = live["res"][active][later], reach[later]
-        order = np.argsort(ahead_res, kind="stable")
-        ahead_res, ahead_t = ahead_res[order], ahead_t[order]
-        firsts = np.flatnonzero(np.concatenate(([True], ahead_res[1:] != ahead_res[:-1])))
-        queues, earliest = ahead_res[firsts], np.minimum.reduceat(ahead_t, firsts)
-        pos = np.minimum(np.searchsorted(queues, here), len(queues) - 1)
-        safe = ready <= np.where(queues[pos] == here, earliest[pos], np.inf)
+        ahead = live.res[active][later]
+        earliest = self._earliest
+        np.minimum.at(earliest, ahead, reach[later])
+        safe = ready <= earliest[here]
+        earliest[ahead] = np.inf
         return None if safe.all() else safe
 
     def _flush(self) -> None:
         """Hand finished tasks to the recorder and forget them."""
         live = self.live
-        done = live["stage"] == live["length"]
+        done = live.stage == live.length
         if not done.any():
             return
-        finish = live["ready"][done]
+        finish = live.ready[done]
         self.recorder.add(
-            live["device"][done],
-            live["task_type"][done],
-            live["target"][done],
-            live["arrival"][done],
-            finish,
+            live.device[done], live.task_type[done], live.target[done], live.arrival[done], finish
         )
         self.last_s = max(self.last_s, float(finish.max()))
-        keep = ~done
-        self.live = {k: v[keep] for k, v in live.items()}
+        live.keep(~done)
 
     def _pass(self, active: np.ndarray, at: np.ndarray, r: np.ndarray, a: np.ndarray) -> None:
         """Each task takes its next stage (flat index `at`, queue r, arrival a)."""
         live = self.live
-        s = live["svc"].ravel()[at]
+        s = live.svc.ravel()[at]
         lo = a.min()
         order = np.argsort(r * (float(a.max() - lo) + 1.0) + (a - lo), kind="stable")
         r, s, a, rows, at = r[order], s[order], a[order], active[order], at[order]
@@ -198,18 +237,22 @@ class FastEngine(Engine):
         else:
             finish = self._one_lane(r, s, a)
         np.add.at(self.busy, r, s)
-        live["ready"][rows] = finish + live["delay"].ravel()[at]
-        live["stage"][rows] += 1
+        live.ready[rows] = finish + live.delay.ravel()[at]
+        live.stage[rows] += 1
         self.events += len(rows)
+
+    @staticmethod
+    def _segments(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First index and length of each run of equal queues in r (sorted by queue)."""
+        firsts = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
+        return firsts, np.concatenate((firsts[1:], [len(r)])) - firsts
 
     def _one_lane(self, r: np.ndarray, s: np.ndarray, a: np.ndarray) -> np.ndarray:
         """Finish times at single-lane queues, stages sorted by (queue, arrival): the FIFO
         recursion in closed form for all queues at once."""
-        m = len(r)
-        new = np.concatenate(([True], r[1:] != r[:-1]))
-        seg = np.flatnonzero(new)
-        seg_id = np.cumsum(new) - 1
-        last = np.append(seg[1:], m) - 1
+        seg, sizes = self._segments(r)
+        seg_id = np.repeat(np.arange(len(seg)), sizes)
+        last = seg + sizes - 1
         before = np.cumsum(s) - s  # service ahead of each stage in its queue's segment
         before -= before[seg][seg_id]
         lo = a.min()
@@ -229,32 +272,32 @@ class FastEngine(Engine):
 
         A queue with at least as many lanes already free at its first stage's arrival as it
         has stages is settled at once: the q-th stage starts on arrival on the q-th earliest
-        lane. Other queues go round by round, one stage per queue each.
+        lane. Other queues go stage by stage on a heap of their lanes' free times, as in the
+        exact engine. Lanes of a queue are interchangeable: only their free times are kept.
         """
-        m = len(r)
-        firsts = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
-        sizes = np.diff(firsts, append=m)
+        firsts, sizes = self._segments(r)
         queue = r[firsts]
         k = self.n_lanes[queue]
-        cols = np.arange(int(k.max()))
-        lane = self.lane_first[queue][:, None] + cols
-        real = cols < k[:, None]
-        free = np.where(real, self.lane_free[np.where(real, lane, 0)], np.inf)
-        by_free = np.argsort(free, axis=1)
-        free = np.take_along_axis(free, by_free, axis=1)
-        lane = np.take_along_axis(lane, by_free, axis=1)  # padding (inf) sorts last
-        calm = (free <= a[firsts][:, None]).sum(axis=1) >= sizes
+        lane = self.lane_first[queue][:, None] + np.arange(int(k.max()))
+        real = lane < (self.lane_first[queue] + k)[:, None]
+        free = np.sort(np.where(real, self.lane_free[np.where(real, lane, 0)], np.inf), axis=1)
+        nth = free[np.arange(len(queue)), np.minimum(sizes, k) - 1]
+        calm = (sizes <= k) & (nth <= a[firsts])
         finish = a + s
         group = np.repeat(np.arange(len(queue)), sizes)
         quick = calm[group]
-        free[group[quick], (np.arange(m) - firsts[group])[quick]] = finish[quick]
-        busy = np.flatnonzero(~calm)
-        for q in range(int(sizes[busy].max()) if busy.size else 0):
-            busy = busy[sizes[busy] > q]
-            e = firsts[busy] + q
-            j = np.argmin(free[busy], axis=1)
-            finish[e] = np.maximum(a[e], free[busy, j]) + s[e]
-            free[busy, j] = finish[e]
+        free[group[quick], (np.arange(len(r)) - firsts[group])[quick]] = finish[quick]
+        for q in np.flatnonzero(~calm).tolist():
+            span = slice(int(firsts[q]), int(firsts[q] + sizes[q]))
+            heap = free[q, : k[q]].tolist()  # sorted, hence a heap
+            done = []
+            for arrive, service in zip(a[span].tolist(), s[span].tolist(), strict=True):
+                first_free = heap[0]
+                end = (arrive if arrive > first_free else first_free) + service
+                heapq.heapreplace(heap, end)
+                done.append(end)
+            finish[span] = done
+            free[q, : k[q]] = heap
         self.lane_free[lane[real]] = free[real]
         self.free_min[queue] = free.min(axis=1)
         return finish
