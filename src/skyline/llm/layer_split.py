@@ -31,12 +31,12 @@ from torch import Tensor
 
 from skyline.errors import ConfigError, FrameError, RemoteError, TransportError
 from skyline.llm.model import DecoderLM, KVCache, LMConfig
-from skyline.llm.remote import answer, connect, meta_int, session_of
+from skyline.llm.remote import session_of
 from skyline.llm.sessions import SessionCaches
 from skyline.llm.speculative import generate
 from skyline.llm.verify import CausalLM
 from skyline.runtime.codecs import Codec, create
-from skyline.runtime.server import FrameServer
+from skyline.runtime.server import FrameServer, answer, connect, meta_int
 from skyline.runtime.stages import weights_digest
 from skyline.runtime.transports import Parts, Transport
 from skyline.runtime.wire import Frame, FrameKind

@@ -1,9 +1,23 @@
 """Model optimization for the edge: int8 quantization on ONNX Runtime, structured and
-unstructured pruning, low-rank factorization, knowledge distillation, hardware-aware NAS.
-Heavy backends load lazily: onnxruntime and torch-pruning are the `optimize` extra, optuna
-the `nas` extra."""
+unstructured pruning, low-rank factorization, knowledge distillation, hardware-aware NAS, and
+incremental learning under drift (edge monitor, cloud fine-tune, hot swap). Heavy backends load
+lazily: onnxruntime and torch-pruning are the `optimize` extra, optuna the `nas` extra."""
 
 from skyline.optimize.distill import distill, teacher_logits
+from skyline.optimize.drift import (
+    DriftAlarm,
+    DriftMonitor,
+    HardExamples,
+    confidences,
+    image_features,
+)
+from skyline.optimize.incremental import (
+    AdaptationServer,
+    IncrementalEdge,
+    IncrementalTrainer,
+    ModelVersion,
+    RemoteAdapter,
+)
 from skyline.optimize.lowrank import Factorized, choose_rank, low_rank
 from skyline.optimize.nas import (
     Candidate,
@@ -28,16 +42,25 @@ from skyline.optimize.prune import (
 )
 
 __all__ = [
+    "AdaptationServer",
     "Arch",
     "Candidate",
+    "DriftAlarm",
+    "DriftMonitor",
     "Factorized",
+    "HardExamples",
+    "IncrementalEdge",
+    "IncrementalTrainer",
     "LatencyPredictor",
     "MemoryLimit",
+    "ModelVersion",
     "OrtModel",
+    "RemoteAdapter",
     "SearchSpace",
     "Stage",
     "build_arch",
     "choose_rank",
+    "confidences",
     "distill",
     "dominates",
     "dominating",
@@ -45,6 +68,7 @@ __all__ = [
     "front",
     "front_hypervolume",
     "hypervolume_2d",
+    "image_features",
     "low_rank",
     "measure_latency_ms",
     "median_ape",

@@ -30,11 +30,10 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from skyline.errors import ConfigError, FrameError, SkylineError
-from skyline.llm.remote import answer, connect, meta_int
 from skyline.optimize.distill import distill
 from skyline.optimize.drift import DriftMonitor, HardExamples, confidences, image_features
 from skyline.runtime.edge import EdgeWorker
-from skyline.runtime.server import FrameServer
+from skyline.runtime.server import FrameServer, answer, connect, meta_int
 from skyline.runtime.stages import weights_digest
 from skyline.runtime.transports import Parts, Transport
 from skyline.runtime.wire import Frame, FrameKind

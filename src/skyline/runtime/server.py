@@ -1,14 +1,18 @@
 """`FrameServer`: the lifecycle every Skyline server shares (bind, serve in this or a background
-thread, stop, close), so workers only write `handle`."""
+thread, stop, close), so workers only write `handle`; `answer` and `connect`, the two ends of a
+request/response service on frames (PING names the service, REQUEST carries an `op`)."""
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
-from skyline.runtime.transports import Listener, Parts, bind
+from skyline.errors import ConfigError, FrameError, SkylineError
+from skyline.runtime.hop import HopClient
+from skyline.runtime.transports import Listener, Parts, Transport, bind
+from skyline.runtime.wire import Frame, FrameKind, decode_frame, encode_frame, error_frame
 
 
 class FrameServer(ABC):
@@ -57,3 +61,61 @@ class FrameServer(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def meta_int(meta: dict[str, Any], key: str, upper: int = 2**63) -> int:
+    value = meta.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < upper:
+        raise FrameError(f"meta {key!r} must be an integer in [0, {upper}), got {value!r}")
+    return value
+
+
+def answer(
+    parts: Sequence[Any], identity: dict[str, Any], ops: Mapping[str, Callable[[Frame], Frame]]
+) -> Parts:
+    """The reply of a model server to one message: PING gets PONG with `identity`, a REQUEST
+    goes to `ops[meta["op"]]`. Never raises: a bad request or a bug gets an ERROR frame and
+    the server keeps serving."""
+    request_id = 0
+    try:
+        frame = decode_frame(parts)
+        request_id = frame.request_id
+        if frame.kind is FrameKind.PING:
+            return encode_frame(Frame(FrameKind.PONG, request_id, meta=identity))
+        if frame.kind is not FrameKind.REQUEST:
+            raise FrameError(f"unexpected {frame.kind.name} frame")
+        op = frame.meta.get("op")
+        if not isinstance(op, str) or op not in ops:
+            raise FrameError(f"meta 'op' must be one of {sorted(ops)}, got {op!r}")
+        return encode_frame(ops[op](frame))
+    except SkylineError as exc:
+        return encode_frame(error_frame(request_id, f"{type(exc).__name__}: {exc}"))
+    except Exception as exc:  # a bug or a hostile tensor: answer, keep serving
+        return encode_frame(error_frame(request_id, f"internal {type(exc).__name__}: {exc}"))
+
+
+def connect(
+    peer: str | Transport,
+    service: str,
+    *,
+    timeout_s: float,
+    retries: int,
+    wrap: Any,
+    weights: str | None,
+    serve_hint: str,
+) -> tuple[HopClient, dict[str, Any]]:
+    """A hop to a model server and its identity, checked (PING) to be `service` and, given
+    `weights`, to hold those weights."""
+    hop = HopClient(peer, timeout_s=timeout_s, retries=retries, wrap=wrap)
+    identity = hop.call(Frame(FrameKind.PING, 0)).frame.meta
+    where = peer if isinstance(peer, str) else peer.address
+    if identity.get("service") != service:
+        hop.close()
+        raise ConfigError(f"{where} is not a {service} server (it says {identity})", fix=serve_hint)
+    if weights is not None and identity.get("weights") != weights:
+        hop.close()
+        raise ConfigError(
+            f"the server holds weights {identity.get('weights')!r}, expected {weights!r}",
+            fix="start the server with the checkpoint paired with this edge",
+        )
+    return hop, identity
