@@ -138,7 +138,7 @@ def _edge_train(msg: Any, context: Any) -> Any:
     if residual is not None:
         context.state["residual"] = fw.ArrayRecord(residual)
     stats = json.loads(w_out.with_suffix(".json").read_text())
-    samples = sum(len(client_data(config.task, c)) for c in config.orchestrator()._groups()[edge])
+    samples = sum(len(client_data(config.task, c)) for c in config.orchestrator().groups()[edge])
     metrics = {"num-examples": samples, CID_KEY: edge, **stats}
     return fw.Message(
         fw.RecordDict({"arrays": fw.ArrayRecord(encoded), "metrics": fw.MetricRecord(metrics)}),
@@ -290,8 +290,7 @@ def deploy(
     `workdir` keeps every process's log (default: a temporary folder)."""
     if config.mode != "hier":
         raise ConfigError("deploy runs the hierarchy", fix="set mode='hier' (flat runs use run())")
-    config.orchestrator()  # every check before a process starts
-    groups = config.orchestrator()._groups()
+    groups = config.orchestrator().groups()  # every check before a process starts
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -135,7 +135,7 @@ class HierarchicalFL:
         self._client_eps: float | None = None
 
     # -- topology helpers ------------------------------------------------------------------
-    def _groups(self) -> tuple[tuple[int, ...], ...]:
+    def groups(self) -> tuple[tuple[int, ...], ...]:
         """Client ids per aggregator. Deployed tiers: one edge's devices (`only_edge`), or the
         edges themselves as the cloud's clients (`edges_as_clients`)."""
         if self.only_edge is not None:
@@ -154,7 +154,7 @@ class HierarchicalFL:
     def discover(self, grid: Any) -> dict[int, int]:
         """client id -> Flower node id, asked of every connected node (QUERY message)."""
         app = flower().app
-        wanted = {c for g in self._groups() for c in g}
+        wanted = {c for g in self.groups() for c in g}
         expected = len(wanted)
         wait_s = max(self.round_timeout_s, DISCOVERY_S)
         deadline = time.monotonic() + wait_s
@@ -193,7 +193,7 @@ class HierarchicalFL:
         returns the final global weights. Clients see round numbers from `first_round` on
         (seeds and dropout key on them), so a deployed edge continues the count."""
         nodes = self.discover(grid)
-        groups = self._groups()
+        groups = self.groups()
         edge_strats = [self.edge_strategy(j, len(g)) for j, g in enumerate(groups)]
         cloud = None if self.flat else self.cloud_strategy(len(groups))
         model = build_model(self.task)

@@ -150,7 +150,7 @@ class FLConfig:
             round_timeout_s=self.round_timeout_s * (self.edge_rounds if edges_as_clients else 1)
             + (DEPLOYED_EDGE_START_S if edges_as_clients else 0.0),
         )
-        groups = orch._groups()  # check every aggregator's requirement before any training
+        groups = orch.groups()  # check every aggregator's requirement before any training
         for j, g in enumerate(groups):
             edge_strategy(j, len(g))
         if not flat:
