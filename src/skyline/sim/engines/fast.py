@@ -6,11 +6,13 @@ takes only stages no other task in flight could precede at their queue (see `_sa
 every queue serves in exact FIFO order, and sorts them by queue and time. Single-lane queues
 (links, one-core CPUs) solve the FIFO recursion start_i = max(arrival_i, finish_{i-1}) in closed
 form, start_i = S_i + max(free, max_{j<=i}(arrival_j - S_j)) with S the service ahead of i,
-by one cumsum and one running max over all queues at once; k-lane queues give each stage the
-lane that frees first (all at once when enough lanes are free, else stage by stage on a heap
-of lane free times). Times are exact; the one approximation is that decisions are made once
-per tick with queues as at its start, so with a policy that reads no queues the engine
-computes exactly what the exact engine does (up to float rounding), whatever the tick.
+by one cumsum and one running max over all queues at once; k-lane queues (servers, multi-core
+devices) give each stage the lane that frees first, stage by stage on the queue's heap of lane
+free times as the exact engine does (one heap operation per stage in Python is cheaper than
+the numpy calls of a vectorized round). Times are exact; the one approximation is that
+decisions are made once per tick with queues as at its start, so with a policy that reads no
+queues the engine computes exactly what the exact engine does (up to float rounding),
+whatever the tick.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ _COLUMNS: dict[str, tuple[type, tuple[int, ...]]] = {
     "res": (np.int64, (MAX_STAGES,)),
     "svc": (np.float64, (MAX_STAGES,)),
     "delay": (np.float64, (MAX_STAGES,)),
-    "cost": (np.float64, (MAX_STAGES,)),
+    "ahead": (np.float64, (MAX_STAGES,)),
     "length": (np.int64, ()),
     "stage": (np.int64, ()),
     "ready": (np.float64, ()),
@@ -46,10 +48,12 @@ class _Live:
     end: admitting a tick's tasks copies only them, not every task of the window."""
 
     res: np.ndarray
-    """(n, MAX_STAGES) route: resource, service, delay after it, and their sum (`cost`)."""
+    """(n, MAX_STAGES) route: resource (past the route's length: `World.n_resources`, a queue
+    no task takes), service, and delay after it."""
     svc: np.ndarray
     delay: np.ndarray
-    cost: np.ndarray
+    ahead: np.ndarray
+    """Service and delay of the stages before each one."""
     length: np.ndarray
     stage: np.ndarray
     """Next stage to take (== length: done)."""
@@ -99,18 +103,19 @@ class FastEngine(Engine):
 
     def __init__(self, world: World, policy: Policy, recorder: Recorder, *, tick_s: float) -> None:
         super().__init__(world, policy, recorder, tick_s=tick_s)
-        lanes = world.lanes
-        self.n_lanes = lanes
-        self.lane_first = np.concatenate([[0], np.cumsum(lanes)[:-1]])
-        self.lane_free = np.zeros(int(lanes.sum()))
-        self.free_min = np.zeros(world.n_resources)  # earliest lane free time per queue
+        self.multi_lane = world.lanes > 1
+        # earliest lane free time per queue (a single-lane queue's one lane)
+        self.free_min = np.zeros(world.n_resources)
+        # free times of a k-lane queue's lanes, a heap
+        self.heaps = {int(r): [0.0] * int(world.lanes[r]) for r in np.flatnonzero(self.multi_lane)}
         self.busy = np.zeros(world.n_resources)
         self.events = 0
         self.last_s = 0.0
         self.now_s = 0.0
         self.live = _Live()
-        # scratch for `_safe`: earliest arrival per queue of the stages still on their way
-        self._earliest = np.full(world.n_resources, np.inf)
+        # scratch for `_safe`: earliest arrival per queue of the stages still on their way (the
+        # last entry is the queue of the columns past a route's end)
+        self._earliest = np.full(world.n_resources + 1, np.inf)
 
     def _waiter(self, now_s: float) -> WaitFn:
         """Queueing a task arriving now would meet at given resources (first lane to free)."""
@@ -121,12 +126,14 @@ class FastEngine(Engine):
         return wait
 
     def _admit(self, batch: Arrivals, target: np.ndarray, routes: Routes) -> None:
+        on_route = np.arange(MAX_STAGES)[None, :] < routes.length[:, None]
+        cost = routes.svc + routes.delay
         self.live.append(
             {
-                "res": routes.res,
+                "res": np.where(on_route, routes.res, self.world.n_resources),
                 "svc": routes.svc,
                 "delay": routes.delay,
-                "cost": routes.svc + routes.delay,
+                "ahead": np.cumsum(cost, axis=1) - cost,
                 "length": routes.length,
                 "stage": np.zeros(len(batch), dtype=np.int64),
                 "ready": batch.time_s,
@@ -176,14 +183,16 @@ class FastEngine(Engine):
         while active.size:
             at = active * MAX_STAGES + stage[active]
             here, arrive = res[at], ready[active]
-            take = self._safe(active, here, arrive)
+            take = self._safe(active, at, here, arrive)
             if take is None:
                 self._pass(active, at, here, arrive)
             else:
                 self._pass(active[take], at[take], here[take], arrive[take])
             active = active[(ready[active] < end) & (stage[active] < length[active])]
 
-    def _safe(self, active: np.ndarray, here: np.ndarray, ready: np.ndarray) -> np.ndarray | None:
+    def _safe(
+        self, active: np.ndarray, at: np.ndarray, here: np.ndarray, ready: np.ndarray
+    ) -> np.ndarray | None:
         """Mask of stages no other active task can precede at their queue (None: all are).
 
         A stage is taken only when no task still on its way could reach that queue earlier
@@ -192,19 +201,14 @@ class FastEngine(Engine):
         stage is always safe, so every pass makes progress; FIFO order then holds exactly.
         """
         live = self.live
-        stage = live.stage[active][:, None]
-        cols = np.arange(MAX_STAGES)[None, :]
-        later = (cols > stage) & (cols < live.length[active][:, None])
-        if not later.any():
-            return None
-        start = np.maximum(ready, self.free_min[here])
-        cost = np.where(cols >= stage, live.cost[active], 0.0)
-        reach = start[:, None] + np.cumsum(cost, axis=1) - cost  # earliest arrival at stage k
-        ahead = live.res[active][later]
+        later = np.arange(MAX_STAGES)[None, :] > live.stage[active][:, None]
+        start = np.maximum(ready, self.free_min[here]) - live.ahead.ravel()[at]
+        reach = start[:, None] + live.ahead[active]  # earliest arrival at each stage
+        queues = live.res[active][later]
         earliest = self._earliest
-        np.minimum.at(earliest, ahead, reach[later])
+        np.minimum.at(earliest, queues, reach[later])
         safe = ready <= earliest[here]
-        earliest[ahead] = np.inf
+        earliest[queues] = np.inf
         return None if safe.all() else safe
 
     def _flush(self) -> None:
@@ -227,7 +231,7 @@ class FastEngine(Engine):
         lo = a.min()
         order = np.argsort(r * (float(a.max() - lo) + 1.0) + (a - lo), kind="stable")
         r, s, a, rows, at = r[order], s[order], a[order], active[order], at[order]
-        multi = self.n_lanes[r] > 1
+        multi = self.multi_lane[r]
         if multi.any():
             finish = np.empty(len(r))
             one = ~multi
@@ -259,45 +263,25 @@ class FastEngine(Engine):
         v = (a - lo) - before
         v_min = float(v.min())
         width = float(v.max()) - v_min + 1.0
-        free = np.maximum(self.lane_free[self.lane_first[r[seg]]] - lo, v_min)
+        free = np.maximum(self.free_min[r[seg]] - lo, v_min)
         running = np.maximum.accumulate(v + seg_id * width) - seg_id * width
         finish = lo + np.maximum(running, free[seg_id]) + before + s
-        self.lane_free[self.lane_first[r[last]]] = finish[last]
         self.free_min[r[last]] = finish[last]
         return finish
 
-    def _lanes(self, r: np.ndarray, s: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def _lanes(self, r: np.ndarray, s: np.ndarray, a: np.ndarray) -> list[float]:
         """Finish times at k-lane queues, stages sorted by (queue, arrival): each takes the
-        lane that frees first.
-
-        A queue with at least as many lanes already free at its first stage's arrival as it
-        has stages is settled at once: the q-th stage starts on arrival on the q-th earliest
-        lane. Other queues go stage by stage on a heap of their lanes' free times, as in the
-        exact engine. Lanes of a queue are interchangeable: only their free times are kept.
-        """
-        firsts, sizes = self._segments(r)
-        queue = r[firsts]
-        k = self.n_lanes[queue]
-        lane = self.lane_first[queue][:, None] + np.arange(int(k.max()))
-        real = lane < (self.lane_first[queue] + k)[:, None]
-        free = np.sort(np.where(real, self.lane_free[np.where(real, lane, 0)], np.inf), axis=1)
-        nth = free[np.arange(len(queue)), np.minimum(sizes, k) - 1]
-        calm = (sizes <= k) & (nth <= a[firsts])
-        finish = a + s
-        group = np.repeat(np.arange(len(queue)), sizes)
-        quick = calm[group]
-        free[group[quick], (np.arange(len(r)) - firsts[group])[quick]] = finish[quick]
-        for q in np.flatnonzero(~calm).tolist():
-            span = slice(int(firsts[q]), int(firsts[q] + sizes[q]))
-            heap = free[q, : k[q]].tolist()  # sorted, hence a heap
-            done = []
-            for arrive, service in zip(a[span].tolist(), s[span].tolist(), strict=True):
-                first_free = heap[0]
-                end = (arrive if arrive > first_free else first_free) + service
-                heapq.heapreplace(heap, end)
-                done.append(end)
-            finish[span] = done
-            free[q, : k[q]] = heap
-        self.lane_free[lane[real]] = free[real]
-        self.free_min[queue] = free.min(axis=1)
+        lane that frees first, stage by stage on the queue's heap of lane free times, as in
+        the exact engine (one heap operation per stage: cheap next to a pass's numpy calls)."""
+        heaps = self.heaps
+        finish = []
+        queues = r.tolist()
+        for q, arrive, service in zip(queues, a.tolist(), s.tolist(), strict=True):
+            heap = heaps[q]
+            soonest = heap[0]
+            end = (arrive if arrive > soonest else soonest) + service
+            heapq.heapreplace(heap, end)
+            finish.append(end)
+        touched = list(dict.fromkeys(queues))
+        self.free_min[touched] = [heaps[q][0] for q in touched]
         return finish
