@@ -192,9 +192,17 @@ class FLResult:
         }
 
 
-def simulate(main: Callable[[Any, Any], object], client: Any, nodes: int, cpus: int | None) -> None:
+def simulate(
+    main: Callable[[Any, Any], object],
+    client: Any,
+    nodes: int,
+    cpus: int | None,
+    client_cpus: float = 1.0,
+) -> None:
     """Run ServerApp body `main(grid, context)` against `nodes` copies of ClientApp `client` on
-    Flower's simulation runtime; an exception in `main` is raised here, not just logged."""
+    Flower's simulation runtime; an exception in `main` is raised here, not just logged.
+    `client_cpus` < 1 packs several client actors per CPU: a straggler's sleep then does not
+    hold a whole CPU's worth of simulated devices back (it would on real devices neither)."""
     fw = flower()
     failure: list[BaseException] = []
     server = fw.serverapp.ServerApp()
@@ -216,7 +224,7 @@ def simulate(main: Callable[[Any, Any], object], client: Any, nodes: int, cpus: 
             client_app=client,
             num_supernodes=nodes,
             backend_config={
-                "client_resources": {"num_cpus": 1},
+                "client_resources": {"num_cpus": client_cpus},
                 "init_args": {
                     "_temp_dir": temp,
                     "include_dashboard": False,
@@ -237,14 +245,17 @@ def run(
     *,
     on_round: Callable[[RoundRecord], None] | None = None,
     cpus: int | None = None,
+    client_cpus: float = 1.0,
 ) -> FLResult:
-    """Run `config` on Flower's simulation runtime (Ray backend, one CPU per client actor)."""
+    """Run `config` on Flower's simulation runtime (Ray backend, `client_cpus` per client
+    actor)."""
     orch = config.orchestrator()
     simulate(
         lambda grid, _: orch.run(grid, config.rounds, on_round),
         client_app(config.client_spec()),
         config.task.clients,
         cpus,
+        client_cpus,
     )
     if len(orch.history) != config.rounds:
         raise ConfigError(
