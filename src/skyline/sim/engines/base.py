@@ -7,9 +7,11 @@ moves devices, recomputes attachments and hands the window's arrivals to the eng
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -32,6 +34,19 @@ WORKLOAD, MOBILITY, POLICY = 0, 1, 2
 
 def stream(seed: int, replication: int, purpose: int) -> np.random.Generator:
     return np.random.default_rng([seed, replication, purpose])
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (reference counting still frees memory); for loops
+    that allocate many objects and no reference cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)

@@ -8,23 +8,25 @@ stage. Events are processed in time order, which is what makes every queue FIFO.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
 
 import numpy as np
 
 from skyline.sched import Policy
-from skyline.sim.engines.base import Engine, RunStats, register
+from skyline.sim.engines.base import Engine, RunStats, paused_gc, register
 from skyline.sim.metrics import Recorder
 from skyline.sim.workload import Arrivals
-from skyline.sim.world import MAX_STAGES, World
+from skyline.sim.world import MAX_STAGES, Routes, World
 
 
 class _Batch:
     """One window's tasks: arrays for metrics; flat stage lists (task i, stage k at
-    i * MAX_STAGES + k) for the event loop, which reads Python lists much faster than arrays."""
+    i * MAX_STAGES + k) for the event loop, which reads Python lists much faster than arrays:
+    resource, service, delay after it, and whether another stage follows."""
 
-    __slots__ = ("arrivals", "delay", "edge", "finish", "left", "length", "res", "svc", "target")
+    __slots__ = ("arrivals", "delay", "edge", "finish", "follows", "left", "res", "svc", "target")
 
     def __init__(self, arrivals: Arrivals, edge: np.ndarray) -> None:
         n = len(arrivals)
@@ -36,7 +38,27 @@ class _Batch:
         self.res: list[int] = []
         self.svc: list[float] = []
         self.delay: list[float] = []
-        self.length: list[int] = []
+        self.follows: list[bool] = []
+
+    def set_routes(self, rows: np.ndarray, routes: Routes) -> None:
+        """Stages of the tasks at `rows` (every task, or a few once the lists are sized)."""
+        follows = np.arange(1, MAX_STAGES + 1)[None, :] < routes.length[:, None]
+        if len(rows) == len(self.arrivals):
+            self.res = routes.res.ravel().tolist()
+            self.svc = routes.svc.ravel().tolist()
+            self.delay = routes.delay.ravel().tolist()
+            self.follows = follows.ravel().tolist()
+            return
+        if not self.res:  # decided one by one: room for every task
+            size = len(self.arrivals) * MAX_STAGES
+            self.res, self.svc, self.delay = [0] * size, [0.0] * size, [0.0] * size
+            self.follows = [False] * size
+        for j, row in enumerate(rows.tolist()):
+            span = slice(row * MAX_STAGES, (row + 1) * MAX_STAGES)
+            self.res[span] = routes.res[j].tolist()
+            self.svc[span] = routes.svc[j].tolist()
+            self.delay[span] = routes.delay[j].tolist()
+            self.follows[span] = follows[j].tolist()
 
 
 @register
@@ -46,11 +68,14 @@ class ExactEngine(Engine):
 
     def __init__(self, world: World, policy: Policy, recorder: Recorder, *, tick_s: float) -> None:
         super().__init__(world, policy, recorder, tick_s=tick_s)
-        self.lanes = [[0.0] * k for k in world.lanes.tolist()]
+        with paused_gc():  # one list per resource: the collector would only scan them
+            self.lanes = [[0.0] * k for k in world.lanes.tolist()]
         self.busy = [0.0] * world.n_resources
-        self.heap: list[tuple[float, int, _Batch, int, int]] = []
+        # (time, sequence number: FIFO among equal times, batch, flat stage index; a task not
+        # yet placed: -1 - its row)
+        self.heap: list[tuple[float, int, _Batch, int]] = []
         self.seq = 0
-        self.events = 0
+        self.events = 0  # stages of the tasks placed: each is one event
         self.last_s = 0.0
         # earliest lane free time per resource, kept only for policies that read queues
         self.free = np.zeros(world.n_resources) if policy.uses_state else None
@@ -65,55 +90,49 @@ class ExactEngine(Engine):
 
         target, routes = self.decide(now_s, batch.arrivals.take(rows), batch.edge[rows], wait)
         batch.target[rows] = target
-        if len(rows) == len(batch.arrivals):
-            batch.res = routes.res.ravel().tolist()
-            batch.svc = routes.svc.ravel().tolist()
-            batch.delay = routes.delay.ravel().tolist()
-            batch.length = routes.length.tolist()
-            return
-        if not batch.length:  # decided one by one: room for every task
-            n = len(batch.arrivals)
-            batch.res, batch.svc = [0] * (n * MAX_STAGES), [0.0] * (n * MAX_STAGES)
-            batch.delay, batch.length = [0.0] * (n * MAX_STAGES), [0] * n
-        for j, row in enumerate(rows.tolist()):
-            span = slice(row * MAX_STAGES, (row + 1) * MAX_STAGES)
-            batch.res[span] = routes.res[j].tolist()
-            batch.svc[span] = routes.svc[j].tolist()
-            batch.delay[span] = routes.delay[j].tolist()
-            batch.length[row] = int(routes.length[j])
+        self.events += int(routes.length.sum())
+        batch.set_routes(rows, routes)
+
+    def _quiet(self) -> contextlib.AbstractContextManager[None]:
+        """Context of a window or the drain: with a policy that reads no queues it runs no code
+        but the engine's, which allocates a tuple per event and no reference cycles, so the
+        cyclic garbage collector, which would only scan them, is paused."""
+        return paused_gc() if self.free is None else contextlib.nullcontext()
 
     def window(self, t0: float, t1: float, arrivals: Arrivals, attach: np.ndarray) -> None:
-        n = len(arrivals)
-        if n:
-            batch = _Batch(arrivals, attach[arrivals.device])
-            first = -1  # decided on arrival, with the queues as they are then
-            if not self.policy.uses_state:
-                self._route(batch, np.arange(n), t0)
-                first = 0
-            heap, seq = self.heap, self.seq
-            for i, t in enumerate(arrivals.time_s.tolist()):
-                seq += 1
-                heapq.heappush(heap, (t, seq, batch, i, first))
-            self.seq = seq
-        self._advance(t1)
+        with self._quiet():
+            n = len(arrivals)
+            if n:
+                batch = _Batch(arrivals, attach[arrivals.device])
+                placed = not self.policy.uses_state
+                if placed:  # the answer ignores queues: place the window at once
+                    self._route(batch, np.arange(n), t0)
+                # task i's first event: stage 0, or (not placed yet) its placement on arrival,
+                # with the queues as they are then
+                first = range(0, n * MAX_STAGES, MAX_STAGES) if placed else range(-1, -n - 1, -1)
+                seqs = range(self.seq + 1, self.seq + n + 1)
+                self.seq += n
+                self.heap += zip(arrivals.time_s.tolist(), seqs, [batch] * n, first, strict=True)
+                heapq.heapify(self.heap)  # (time, seq) keys are unique: same order as n pushes
+            self._events(t1)
 
     def drain(self) -> RunStats:
-        self._advance(math.inf)
+        with self._quiet():
+            self._events(math.inf)
         horizon = max(self.world.scenario.duration_s, self.last_s)
         return RunStats(np.array(self.busy), horizon, self.events)
 
-    def _advance(self, until: float) -> None:
+    def _events(self, until: float) -> None:
         """Process every event before `until`."""
         heap, lanes, busy, free = self.heap, self.lanes, self.busy, self.free
         pop, push, replace = heapq.heappop, heapq.heappush, heapq.heapreplace
-        seq, events = self.seq, 0
+        seq = self.seq
         while heap and heap[0][0] < until:
-            t, _, batch, i, k = pop(heap)
-            events += 1
-            if k < 0:
-                self._route(batch, np.array([i]), t)
-                k = 0
-            at = i * MAX_STAGES + k
+            t, _, batch, at = pop(heap)
+            if at < 0:
+                row = -1 - at
+                self._route(batch, np.array([row]), t)
+                at = row * MAX_STAGES
             r = batch.res[at]
             s = batch.svc[at]
             q = lanes[r]
@@ -123,17 +142,15 @@ class ExactEngine(Engine):
             busy[r] += s
             if free is not None:
                 free[r] = q[0]
-            k += 1
-            if k < batch.length[i]:
+            if batch.follows[at]:
                 seq += 1
-                push(heap, (end + batch.delay[at], seq, batch, i, k))
+                push(heap, (end + batch.delay[at], seq, batch, at + 1))
                 continue
-            batch.finish[i] = end + batch.delay[at]
+            batch.finish[at // MAX_STAGES] = end + batch.delay[at]
             batch.left -= 1
             if batch.left == 0:
                 self._flush(batch)
         self.seq = seq
-        self.events += events
 
     def _flush(self, batch: _Batch) -> None:
         a = batch.arrivals
