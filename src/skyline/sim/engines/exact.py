@@ -20,6 +20,8 @@ from skyline.sim.metrics import Recorder
 from skyline.sim.workload import Arrivals
 from skyline.sim.world import MAX_STAGES, Routes, World
 
+_SLICE = 256  # arrivals that join the event heap at once
+
 
 class _Batch:
     """One window's tasks: arrays for metrics; flat stage lists (task i, stage k at
@@ -102,19 +104,26 @@ class ExactEngine(Engine):
     def window(self, t0: float, t1: float, arrivals: Arrivals, attach: np.ndarray) -> None:
         with self._quiet():
             n = len(arrivals)
-            if n:
-                batch = _Batch(arrivals, attach[arrivals.device])
-                placed = not self.policy.uses_state
-                if placed:  # the answer ignores queues: place the window at once
-                    self._route(batch, np.arange(n), t0)
-                # task i's first event: stage 0, or (not placed yet) its placement on arrival,
-                # with the queues as they are then
-                first = range(0, n * MAX_STAGES, MAX_STAGES) if placed else range(-1, -n - 1, -1)
-                seqs = range(self.seq + 1, self.seq + n + 1)
-                self.seq += n
-                self.heap += zip(arrivals.time_s.tolist(), seqs, [batch] * n, first, strict=True)
-                heapq.heapify(self.heap)  # (time, seq) keys are unique: same order as n pushes
-            self._events(t1)
+            if n == 0:
+                self._events(t1)
+                return
+            batch = _Batch(arrivals, attach[arrivals.device])
+            placed = not self.policy.uses_state
+            if placed:  # the answer ignores queues: place the window at once
+                self._route(batch, np.arange(n), t0)
+            # task i's first event: stage 0, or (not placed yet) its placement on arrival, with
+            # the queues as they are then; sequence numbers as if all were pushed now
+            first = range(0, n * MAX_STAGES, MAX_STAGES) if placed else range(-1, -n - 1, -1)
+            seqs = range(self.seq + 1, self.seq + n + 1)
+            self.seq += n
+            times = arrivals.time_s.tolist()
+            events = list(zip(times, seqs, [batch] * n, first, strict=True))
+            # arrivals join the heap a slice at a time, just before they are due: the heap
+            # stays as small as the tasks in flight, and events leave it in the same order
+            for lo in range(0, n, _SLICE):
+                for event in events[lo : lo + _SLICE]:
+                    heapq.heappush(self.heap, event)
+                self._events(times[lo + _SLICE] if lo + _SLICE < n else t1)
 
     def drain(self) -> RunStats:
         with self._quiet():
