@@ -115,6 +115,24 @@ def test_two_queued_tasks(
     assert latencies_ms(document, "all-edge", engine, tmp_path) == pytest.approx(expected_ms)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("cores", "mean_ms", "max_ms"), [(1, 300.5, 600.0), (3, 100.5, 200.0)])
+def test_burst_of_simultaneous_tasks_is_served_in_order(
+    engine: str, cores: int, mean_ms: float, max_ms: float
+) -> None:
+    """600 tasks at one instant on a device (1 ms each): more than the exact engine lets into
+    its heap at once, and one pass's stages at one queue for the fast engine (a k-lane queue
+    that stays busy): the i-th (0-based) ends after (i // cores + 1) ms."""
+    base = doc()
+    device = {**base["device"][0], "cores": cores}
+    task = {**base["task"][0], "compute_ms": {"device": 1.0, "edge": 20.0, "cloud": 10.0}}
+    document = doc(device=[device], task=[task], workload={"kind": "trace", "times_s": [1.0] * 600})
+    result = simulate(parse_scenario(document), "all-local", engine)
+    assert result["tasks"] == 600
+    assert result["mean_latency_ms"] == pytest.approx(mean_ms)
+    assert result["max_latency_ms"] == pytest.approx(max_ms)
+
+
 def test_decisions_see_queues_exactly_or_per_tick(tmp_path: Path) -> None:
     """Device 150 ms; edge 131 ms when idle. Task B (1 ms after A, same device) meets A's
     upload: 99 ms of queueing, so the exact engine, deciding at B's arrival, keeps B local

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import textwrap
 from pathlib import Path
@@ -13,6 +14,7 @@ from sim_docs import doc
 from skyline.errors import ConfigError
 from skyline.sched import Observation, Policy
 from skyline.sim import load_scenario, parse_scenario, simulate
+from skyline.sim.engines.base import paused_gc
 from skyline.sim.metrics import LatencyHistogram
 from skyline.sim.mobility import NO_EDGE, Positions
 from skyline.sim.workload import ArrivalStream
@@ -260,3 +262,17 @@ def test_position_trace_errors_and_csv(tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_text(textwrap.dedent(scenario), encoding="utf-8")
     trace = load_scenario(tmp_path / "s.toml").mobility.trace
     assert trace is not None and (trace.devices, trace.x_m, trace.y_m) == (["cam-1"], [5.0], [6.0])
+
+
+def test_paused_gc_restores_the_collector() -> None:
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # left as it was
+    finally:
+        gc.enable()
