@@ -72,6 +72,7 @@ def test_qat_int8_is_no_worse_than_ptq(trained):
         progress=lambda epoch, loss: losses.append((epoch, loss)),
     )
     qat_acc = accuracy(qat, test_x, test_y)
+    assert not model.training  # QAT traced it in train mode, then gave its mode back
     assert fp32 > 0.85  # the task was learned, so the comparison means something
     # 397 test images: one standard error of an accuracy near 0.9 is ~1.5 points
     assert qat_acc >= ptq_acc - 0.03

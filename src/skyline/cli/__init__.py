@@ -13,6 +13,7 @@ from skyline.cli.demo import demo_command
 from skyline.cli.fl import fl_app
 from skyline.cli.llm import llm_app
 from skyline.cli.models import list_models
+from skyline.cli.optimize import optimize_command
 from skyline.cli.plan import plan_command
 from skyline.cli.profile import profile_command
 from skyline.cli.serve import serve_app
@@ -74,6 +75,7 @@ app.command("demo")(demo_command)
 app.add_typer(llm_app, name="llm")
 app.command("simulate")(simulate_command)
 app.add_typer(fl_app, name="fl")
+app.command("optimize")(optimize_command)
 
 
 def main() -> None:

@@ -73,7 +73,8 @@ def capture(
     _, x86 = _torchao()
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
 
-    model.train(qat)
+    was_training = model.training
+    model.train(qat)  # what export records; the caller's module gets its mode back below
     given = tuple(example_inputs)
     # export specializes a batch dimension of size 1, so trace with two rows; a model that
     # only takes one row is then exported with the given shapes instead
@@ -84,11 +85,12 @@ def capture(
             graph = torch.export.export(model, doubled, dynamic_shapes=dynamic).module()
         except Exception:
             graph = torch.export.export(model, given).module()
+        finally:
+            model.train(was_training)
     except Exception as exc:  # user model: say which step failed
+        what = f"torch.export could not capture {type(model).__name__}: {type(exc).__name__}"
         raise ConfigError(
-            f"torch.export could not capture {type(model).__name__}: {type(exc).__name__}: {exc}"[
-                :500
-            ],
+            f"{what}: {exc}"[:500],
             fix="make the model exportable (no data-dependent control flow), or use the "
             "ONNX Runtime path, skyline.optimize.quantize_int8",
         ) from exc
