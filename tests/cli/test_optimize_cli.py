@@ -26,14 +26,14 @@ def test_variants_table_files_and_json(tmp_path: Path) -> None:
     assert "MEASURED" in result.output and "PREDICTED" in result.output
     report = json.loads((out / "optimize.json").read_text())
     names = [v["name"] for v in report["variants"]]
-    assert names == ["fp32", "prune 0.5", "prune 0.5 (ORT fp32)", "prune 0.5 + int8"]
+    assert names == ["fp32", "prune 0.5", "prune 0.5 (ORT fp32)", "prune 0.5 + int8 ORT"]
     for v in report["variants"]:
         assert Path(v["path"]).is_file()
         assert v["host_ms"] > 0 and 0 <= v["accuracy"] <= 1
         assert set(v["predicted_latency_ms"]) == {"device", "edge", "cloud"}
     sizes = {v["name"]: v["size_bytes"] for v in report["variants"]}
     assert sizes["prune 0.5"] < sizes["fp32"]
-    assert sizes["prune 0.5 + int8"] < sizes["prune 0.5 (ORT fp32)"] / 2
+    assert sizes["prune 0.5 + int8 ORT"] < sizes["prune 0.5 (ORT fp32)"] / 2
     # floor 0: every variant qualifies, so each node gets its fastest predicted one
     for node in ("device", "edge", "cloud"):
         fastest = min(report["variants"], key=lambda v: v["predicted_latency_ms"][node])
@@ -48,6 +48,8 @@ def test_variants_table_files_and_json(tmp_path: Path) -> None:
         (["resnet18", "--size", "32", "--eval", "fashion_mnist"], "1x28x28"),
         (["small_cnn", "--eval", "imagenet"], "--eval 'imagenet'"),
         (["small_cnn", "--accuracy-floor", "0.9"], "--accuracy-floor"),
+        (["small_cnn", "--quantize", "qat"], "--eval"),
+        (["small_cnn", "--finetune", "1"], "--eval"),
     ],
 )
 def test_bad_arguments_are_explained(tmp_path: Path, args: list[str], message: str) -> None:

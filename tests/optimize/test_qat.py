@@ -62,6 +62,7 @@ def test_qat_int8_is_no_worse_than_ptq(trained):
     ptq = quantize_pt2e(model, [x[:1]], x[:256].split(32), compile=False)
     ptq_acc = accuracy(ptq, test_x, test_y)
     losses = []
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     qat = quantize_aware(
         model,
         [x[:1]],
@@ -73,6 +74,7 @@ def test_qat_int8_is_no_worse_than_ptq(trained):
     )
     qat_acc = accuracy(qat, test_x, test_y)
     assert not model.training  # QAT traced it in train mode, then gave its mode back
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # a copy trained
     assert fp32 > 0.85  # the task was learned, so the comparison means something
     # 397 test images: one standard error of an accuracy near 0.9 is ~1.5 points
     assert qat_acc >= ptq_acc - 0.03

@@ -15,6 +15,7 @@ import torch
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor, nn
+from torch.utils.data import TensorDataset
 
 from skyline import models
 from skyline.bench import machine_info
@@ -34,16 +35,23 @@ from skyline.data import fashion_mnist
 from skyline.errors import ConfigError
 from skyline.graph import profile
 from skyline.graph.profile import single_thread
+from skyline.optimize.distill import distill
 from skyline.optimize.lowrank import low_rank
 from skyline.optimize.ort import quantize_int8
 from skyline.optimize.prune import prune_channels
 from skyline.optimize.pt2e import quantize_pt2e, state_bytes
+from skyline.optimize.qat import quantize_aware
 from skyline.optimize.variants import Variant, pick_per_node, predicted_latency_ms
 from skyline.topology import Topology, load_topology
 
-QUANTIZERS = {"int8": "ONNX Runtime static QDQ", "pt2e": "torchao PT2E + Inductor"}
+QUANTIZERS = {
+    "int8": "ONNX Runtime static QDQ",
+    "pt2e": "torchao PT2E + Inductor",
+    "qat": "torchao PT2E QAT + Inductor",
+}
 EVAL_SETS = ("fashion_mnist",)
 _IMAGE = (1, 28, 28)
+TRAIN_IMAGES = 10_000  # fine-tuning and QAT data: the first training images
 
 
 @dataclass
@@ -58,6 +66,7 @@ class _Row:
     eval_batch: int  # rows per call when scoring accuracy (1: fixed-shape ONNX)
     model: nn.Module | None = None  # torch variants: profiled for predictions
     baseline: str | None = None  # the fp32 row on the same backend, for the speedup
+    score: Callable[..., Any] | None = None  # same numerics as `run`, for accuracy batches
     measured: dict[str, float] = field(default_factory=dict)
 
 
@@ -76,7 +85,7 @@ def _final(output: Any) -> Tensor:
 
 def _accuracy(row: _Row, images: Tensor, labels: Tensor) -> float:
     right = sum(
-        int((_final(row.run(x)).argmax(-1) == y).sum())
+        int((_final((row.score or row.run)(x)).argmax(-1) == y).sum())
         for x, y in zip(images.split(row.eval_batch), labels.split(row.eval_batch))
     )
     return right / len(labels)
@@ -108,21 +117,79 @@ def _calibration(
     return batches, f"{count} random standard-normal inputs (no data given)"
 
 
+def _child(parent: str, suffix: str) -> str:
+    return suffix if parent == "fp32" else f"{parent} + {suffix}"
+
+
 def _torch_variants(
-    model: nn.Module, inputs: Sequence[Tensor], prune: float | None, lowrank: float | None
+    model: nn.Module,
+    inputs: Sequence[Tensor],
+    prune: float | None,
+    lowrank: float | None,
+    finetune: Callable[[nn.Module], None],
 ) -> Iterator[tuple[str, nn.Module]]:
-    """fp32, then each requested transform applied on top of the previous variant."""
+    """fp32, then each requested transform applied on top of the previous variant (and
+    fine-tuned: both lose accuracy first)."""
     name, current = "fp32", model
     yield name, current
     if prune is not None:
         current = prune_channels(copy.deepcopy(current), inputs, prune)
+        finetune(current)
         name = f"prune {prune:g}"
         yield name, current
     if lowrank is not None:
         current = copy.deepcopy(current)
         low_rank(current, energy=lowrank)
-        name = f"lowrank {lowrank:g}" if name == "fp32" else f"{name} + lowrank {lowrank:g}"
+        finetune(current)
+        name = _child(name, f"lowrank {lowrank:g}")
         yield name, current
+
+
+def _quantized(
+    kind: str,
+    parent: _Row,
+    inputs: Sequence[Tensor],
+    calib: list[tuple[Tensor, ...]],
+    out: Path,
+    train: TensorDataset | None,
+    epochs: int,
+) -> list[_Row]:
+    """The rows of one quantizer applied to the torch variant `parent`."""
+    assert parent.model is not None
+    if kind == "int8":
+        fp32, int8 = quantize_int8(parent.model, inputs, calib, out / _slug(parent.name))
+        ort32 = f"{parent.name} (ORT fp32)"
+        return [
+            _Row(ort32, "onnxruntime", fp32, fp32.size_bytes, fp32.path, 1),
+            _Row(
+                _child(parent.name, "int8 ORT"),
+                "onnxruntime",
+                int8,
+                int8.size_bytes,
+                int8.path,
+                eval_batch=1,
+                baseline=ort32,
+            ),
+        ]
+    if kind == "qat":
+        assert train is not None
+        images, labels = train.tensors
+        batches = list(zip(images.split(64), labels.split(64)))
+        q = quantize_aware(parent.model, inputs, batches, epochs=max(epochs, 1))
+    else:
+        q = quantize_pt2e(parent.model, inputs, calib)
+    q(*inputs)  # compiles now, not inside the timing
+    return [
+        _Row(
+            _child(parent.name, f"int8 {kind.upper()}"),
+            "torch.compile inductor",
+            q,
+            q.size_bytes,
+            None,
+            eval_batch=500,
+            score=_eager(q.reference),  # each batch size would compile anew
+        )
+    ]
 
 
 def _slug(name: str) -> str:
@@ -155,12 +222,13 @@ def optimize_command(
         typer.Option(
             "--quantize",
             "-q",
-            help="int8 (ONNX Runtime QDQ) or pt2e (torchao, compiled); repeatable",
+            help="int8 (ONNX Runtime QDQ), pt2e (torchao, compiled) or qat (PT2E after "
+            "quantization-aware training); repeatable",
         ),
     ] = None,
     prune: Annotated[
         float | None,
-        typer.Option(help="structured channel pruning ratio in [0, 1), no fine-tuning"),
+        typer.Option(help="structured channel pruning ratio in [0, 1)"),
     ] = None,
     lowrank: Annotated[
         float | None, typer.Option(help="low-rank SVD keeping this energy per layer, (0, 1]")
@@ -178,6 +246,14 @@ def optimize_command(
         int | None, typer.Option(min=1, help="test images to score (default all 10,000)")
     ] = None,
     calibration: Annotated[int, typer.Option(min=1, help="int8 calibration inputs")] = 128,
+    finetune: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help=f"epochs on {TRAIN_IMAGES:,} --eval training images after pruning and "
+            "low-rank, and of QAT",
+        ),
+    ] = 0,
     repeats: Annotated[int, typer.Option(min=1, help="timed runs per round (3 rounds)")] = 20,
     topology: Annotated[
         str | None,
@@ -193,7 +269,14 @@ def optimize_command(
     """Make optimized variants of MODEL and compare them: size, latency, accuracy."""
     unknown = sorted(set(quantize or []) - set(QUANTIZERS))
     if unknown:
-        raise ConfigError(f"--quantize {unknown[0]!r} is not a quantizer", fix="use int8 or pt2e")
+        raise ConfigError(
+            f"--quantize {unknown[0]!r} is not a quantizer", fix="use int8, pt2e or qat"
+        )
+    if (finetune or "qat" in (quantize or [])) and eval_set is None:
+        raise ConfigError(
+            "--finetune and --quantize qat train on the --eval dataset, and none was given",
+            fix="add --eval fashion_mnist",
+        )
     if accuracy_floor is not None and (topology is None or eval_set is None):
         raise ConfigError(
             "--accuracy-floor needs measured accuracy and nodes to pick for",
@@ -206,6 +289,7 @@ def optimize_command(
     topo = None if topology is None else load_topology(topology)
     out.mkdir(parents=True, exist_ok=True)
     calib, calib_note = _calibration(inputs, calibration, eval_set)
+    train = None if eval_set is None else fashion_mnist("train", limit=TRAIN_IMAGES)
     rows: list[_Row] = []
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress, single_thread():
@@ -216,7 +300,11 @@ def optimize_command(
         def step(text: str) -> None:
             progress.update(bar, description=text, advance=1)
 
-        for label, variant in _torch_variants(model, inputs, prune, lowrank):
+        def tune(variant: nn.Module) -> None:
+            if train is not None and finetune:
+                distill(variant, train, None, epochs=finetune, lr=5e-4)
+
+        for label, variant in _torch_variants(model, inputs, prune, lowrank, tune):
             step(f"{label}: saving")
             path = out / f"{_slug(label)}.pt"
             torch.save(variant.state_dict(), path)
@@ -226,38 +314,9 @@ def optimize_command(
                 )
             )
         parent = rows[-1]
-        assert parent.model is not None
         for kind in kinds:
             step(f"{parent.name}: {QUANTIZERS[kind]} int8")
-            if kind == "int8":
-                fp32, int8 = quantize_int8(parent.model, inputs, calib, out / "onnx")
-                ort32 = f"{parent.name} (ORT fp32)"
-                rows.append(_Row(ort32, "onnxruntime", fp32, fp32.size_bytes, fp32.path, 1))
-                rows.append(
-                    _Row(
-                        f"{parent.name} + int8",
-                        "onnxruntime",
-                        int8,
-                        int8.size_bytes,
-                        int8.path,
-                        eval_batch=1,
-                        baseline=ort32,
-                    )
-                )
-            else:
-                q = quantize_pt2e(parent.model, inputs, calib)
-                q(*inputs)  # compiles now, not inside the timing
-                rows.append(
-                    _Row(
-                        f"{parent.name} + int8 PT2E",
-                        "torch.compile inductor",
-                        q,
-                        q.size_bytes,
-                        None,
-                        eval_batch=500,
-                        baseline=parent.name,
-                    )
-                )
+            rows += _quantized(kind, parent, inputs, calib, out, train, finetune)
         step("timing (1 thread, median of 3 rounds)")
         ms = alternated_median_ms({r.name: r.run for r in rows}, *inputs, repeats=repeats)
         for row in rows:
@@ -286,6 +345,7 @@ def optimize_command(
         "model": name,
         "input_shapes": [list(x.shape) for x in inputs],
         "calibration": calib_note,
+        "finetune": f"{finetune} epoch(s) on {TRAIN_IMAGES} training images" if finetune else None,
         "measured": "host_ms: median wall time over 3 alternated rounds of "
         f"{repeats} single-input calls, 1 thread, this host; accuracy: "
         + (f"{test_n} Fashion-MNIST test images" if test_n else "not measured"),
@@ -320,8 +380,8 @@ def _show(rows: Sequence[_Row], variants: Sequence[Variant], topo: Topology | No
         headers,
         right=headers[2:],
         caption="MEASURED: host ms (median, 1 thread), accuracy; size: ONNX file or tensor "
-        "bytes. PREDICTED: per-node ms (cost model). speedup: int8 vs its fp32 on the same "
-        "backend, the others vs fp32 torch eager.",
+        "bytes; PT2E accuracy from its eager int8 graph. PREDICTED: per-node ms (cost model). "
+        "speedup: ORT int8 vs ORT fp32, the others vs fp32 torch eager.",
     )
     ms = {row.name: row.measured["host_ms"] for row in rows}
     for row, variant in zip(rows, variants):

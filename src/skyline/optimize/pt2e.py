@@ -124,7 +124,8 @@ class Pt2eModel:
 
     `reference` is the converted graph run eagerly: int8 numerics, float speed. With
     `compiled=True` calls go through torch.compile (Inductor, freezing on), which compiles on
-    the first call (tens of seconds) and is the fast path afterwards."""
+    the first call (tens of seconds) and is the fast path afterwards; each new input shape
+    compiles again."""
 
     def __init__(self, reference: torch.fx.GraphModule, *, compiled: bool = True) -> None:
         self.reference = reference
@@ -132,7 +133,9 @@ class Pt2eModel:
         self._call: Callable[..., Any] = reference
         if compiled:
             enable_freezing()
-            self._call = torch.compile(reference)
+            # static shapes: a new batch size recompiles instead of going dynamic, where
+            # Inductor's int8 conv lowering fails a stride assertion (torch 2.13)
+            self._call = torch.compile(reference, dynamic=False)
 
     @property
     def size_bytes(self) -> int:

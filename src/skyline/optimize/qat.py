@@ -12,6 +12,7 @@ traces its conv-bn folding patterns then.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Sequence
 
 import torch
@@ -40,10 +41,11 @@ def quantize_aware(
     to int8. The model's output for the loss is its last one if it returns several (exits).
 
     compile=False returns the eager int8 reference (for accuracy); compile=True the fast
-    Inductor model. `progress(epoch, mean_loss)` is called after every epoch."""
+    Inductor model. `progress(epoch, mean_loss)` is called after every epoch. Training runs
+    on a copy: the exported graph shares its parameters, and `model` stays the fp32 parent."""
     if epochs < 1 or lr <= 0:
         raise ConfigError(f"epochs={epochs}, lr={lr}", fix="pass epochs >= 1 and lr > 0")
-    prepared = capture(model, example_inputs, qat=True)
+    prepared = capture(copy.deepcopy(model), example_inputs, qat=True)
     optimizer = torch.optim.Adam(prepared.parameters(), lr=lr)
     for epoch in range(epochs):
         total, count = 0.0, 0
