@@ -9,9 +9,11 @@ but slower than fp32, which is what tests and accuracy checks use.
 
 Inductor freezing must be on for the whole process. It turns the int8 weights into constants
 that oneDNN pre-packs; without it they stay graph inputs, the int8 patterns do not match, and
-the speedup silently vanishes (the model still runs, as fast as fp32 or slower). torch.compile
-is lazy, so a `config.patch(freezing=True)` around the `torch.compile(...)` call is already
-gone when the first call compiles: `enable_freezing()` sets it globally instead.
+the speedup silently vanishes: the model still runs, slower than compiled fp32 (measured
+here, ResNet-18 at 64x64, one thread, median: int8 13.8 ms and fp32 12.0 ms without freezing,
+2.7 ms and 5.8 ms with it). torch.compile is lazy, so a `config.patch(freezing=True)` around
+the `torch.compile(...)` call is already gone when the first call compiles:
+`enable_freezing()` sets it globally instead.
 """
 
 from __future__ import annotations
