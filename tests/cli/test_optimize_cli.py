@@ -10,6 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from skyline.cli import app
+from skyline.optimize.variants import load_variants, pick_variant
+from skyline.topology import topology_preset
 
 pytest.importorskip("onnxruntime", reason="needs the optimize extra")
 
@@ -39,6 +41,9 @@ def test_variants_table_files_and_json(tmp_path: Path) -> None:
         fastest = min(report["variants"], key=lambda v: v["predicted_latency_ms"][node])
         assert report["picks"][node] == fastest["name"]
     assert "50 Fashion-MNIST test images" in report["measured"]
+    device = topology_preset("device-edge-cloud").node("device")
+    picked = pick_variant(load_variants(out / "optimize.json"), device, 0.0)
+    assert picked.name == report["picks"]["device"]  # a planner can read the variants back
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 """Variant registry and choice per node, on hand-computed cases."""
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -8,6 +10,7 @@ from skyline.errors import ConfigError, InfeasiblePlanError, RegistryError
 from skyline.graph import profile
 from skyline.optimize.variants import (
     Variant,
+    load_variants,
     pick_per_node,
     pick_variant,
     predicted_latency_ms,
@@ -118,3 +121,15 @@ def test_to_dict_is_json_ready():
         "accuracy": 0.5,
         "path": None,
     }
+
+
+def test_load_variants_round_trips_to_dict(tmp_path):
+    written = [*variants(), Variant("net", "saved", 5, {"pi": 1.0}, 0.5, path=tmp_path / "x.pt")]
+    file = tmp_path / "optimize.json"
+    file.write_text(json.dumps({"variants": [{**v.to_dict(), "host_ms": 1.0} for v in written]}))
+    assert load_variants(file) == written
+    file.write_text(json.dumps({"variants": [{"name": "x"}]}))
+    with pytest.raises(ConfigError, match="does not hold variants"):
+        load_variants(file)
+    with pytest.raises(ConfigError, match="does not hold variants"):
+        load_variants(tmp_path / "missing.json")

@@ -1,6 +1,7 @@
 """`skyline optimize`: variants of a model (pruned, low-rank, int8 on ONNX Runtime or PT2E),
 each saved, with its size, its measured host latency, its accuracy on Fashion-MNIST when asked,
-and, on a topology, its predicted latency per node and the variant each node should run."""
+and, on a topology, its predicted latency per node and the variant each node should run.
+Planners read the variants back from optimize.json: `skyline.optimize.variants.load_variants`."""
 
 from __future__ import annotations
 

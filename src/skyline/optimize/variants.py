@@ -9,6 +9,7 @@ that a backend's int8/fp32 ratio carries over from the host to the node.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,30 @@ class Variant:
             "accuracy": self.accuracy,
             "path": None if self.path is None else str(self.path),
         }
+
+
+def load_variants(path: str | Path) -> list[Variant]:
+    """The variants in a JSON file with a "variants" list of `Variant.to_dict()` entries, as
+    `skyline optimize` writes (optimize.json); extra keys (backend, host_ms) are ignored."""
+    file = Path(path)
+    try:
+        entries = json.loads(file.read_text(encoding="utf-8"))["variants"]
+        return [
+            Variant(
+                model=e["model"],
+                name=e["name"],
+                size_bytes=int(e["size_bytes"]),
+                latency_ms={k: float(v) for k, v in e["predicted_latency_ms"].items()},
+                accuracy=e["accuracy"],
+                path=None if e["path"] is None else Path(e["path"]),
+            )
+            for e in entries
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f"{file} does not hold variants: {type(exc).__name__}: {exc}",
+            fix="give the optimize.json written by `skyline optimize`",
+        ) from exc
 
 
 def predicted_latency_ms(
