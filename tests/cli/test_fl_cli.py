@@ -19,6 +19,7 @@ runner = CliRunner(env={"COLUMNS": "250"})
         (["--dataset", "cifar"], "dataset='cifar'"),
         (["--up-codec", "gzip"], "unknown update codec 'gzip'"),
         (["--mode", "hier", "--secagg"], "flat tier"),
+        (["--mode", "flat", "--deploy"], "mode='hier'"),
     ],
 )
 def test_bad_runs_fail_before_training(args: list[str], message: str) -> None:

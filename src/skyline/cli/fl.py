@@ -3,7 +3,9 @@ progress bar, a per-round table, JSON and a PNG of accuracy against edge-cloud t
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -49,6 +51,17 @@ def run_command(
     server_dp_noise: Annotated[
         float | None, typer.Option(help="server-side DP noise multiplier")
     ] = None,
+    deploy: Annotated[
+        bool,
+        typer.Option(
+            "--deploy",
+            help="hier only: run as separate processes on Flower's deployment runtime "
+            "(SuperLinks, SuperNodes) instead of the Ray simulation",
+        ),
+    ] = False,
+    workdir: Annotated[
+        Path | None, typer.Option(help="--deploy: keep every process's log here")
+    ] = None,
     secagg: Annotated[
         bool, typer.Option("--secagg", help="Flower's SecAgg+ (flat FedAvg only)")
     ] = False,
@@ -60,7 +73,7 @@ def run_command(
 ) -> None:
     """Train across simulated devices on Flower's Ray backend; bytes are the real payloads,
     seconds and joules are predicted from the topology's links."""
-    from skyline.fl import DPSGD, Dropout, FLConfig, ServerDP, Task, run, run_secagg
+    from skyline.fl import DPSGD, Dropout, FLConfig, FLResult, ServerDP, Task, run, run_secagg
 
     if mode not in ("flat", "hier"):
         raise ConfigError(f"--mode {mode!r} is unknown", fix="use --mode flat or --mode hier")
@@ -90,12 +103,21 @@ def run_command(
         if server_dp_noise is not None
         else None,
     )
+    if secagg and deploy:
+        raise ConfigError("--secagg runs on the simulation", fix="drop --deploy or --secagg")
+    runner: Callable[..., FLResult]
     if secagg:
         from skyline.fl import SecAggFL
 
         SecAggFL(config)  # every check before Ray starts
+        runner = run_secagg
+    elif deploy:
+        from skyline.fl.deploy import deploy as deploy_run
+
+        runner = functools.partial(deploy_run, workdir=workdir)
     else:
         config.orchestrator()
+        runner = run
     with Progress(
         TextColumn("[bold]FL[/] round"),
         BarColumn(),
@@ -105,8 +127,8 @@ def run_command(
         console=console,
         transient=True,
     ) as progress:
-        bar = progress.add_task("starting Ray", total=rounds)
-        result = (run_secagg if secagg else run)(
+        bar = progress.add_task("starting processes" if deploy else "starting Ray", total=rounds)
+        result = runner(
             config,
             on_round=lambda r: progress.update(
                 bar, advance=1, description=f"accuracy {r.accuracy:.3f}"
