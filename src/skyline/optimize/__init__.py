@@ -1,7 +1,8 @@
-"""Model optimization for the edge: int8 quantization on ONNX Runtime, structured and
-unstructured pruning, low-rank factorization, knowledge distillation, hardware-aware NAS, and
-incremental learning under drift (edge monitor, cloud fine-tune, hot swap). Heavy backends load
-lazily: onnxruntime and torch-pruning are the `optimize` extra, optuna the `nas` extra."""
+"""Model optimization for the edge: static int8 (ONNX Runtime QDQ, or torchao PT2E + Inductor),
+quantization-aware training, structured and unstructured pruning, low-rank factorization,
+knowledge distillation, hardware-aware NAS, incremental learning under drift (edge monitor,
+cloud fine-tune, hot swap), and variants a planner picks per node. Heavy backends load lazily:
+onnxruntime, torch-pruning and torchao are the `optimize` extra, optuna the `nas` extra."""
 
 from skyline.optimize.distill import distill, teacher_logits
 from skyline.optimize.drift import (
@@ -40,6 +41,17 @@ from skyline.optimize.prune import (
     prune_channels,
     prune_magnitude,
 )
+from skyline.optimize.pt2e import Pt2eModel, enable_freezing, quantize_pt2e
+from skyline.optimize.qat import quantize_aware
+from skyline.optimize.variants import (
+    Variant,
+    load_variants,
+    pick_per_node,
+    pick_variant,
+    predicted_latency_ms,
+    register_variant,
+    variants_for,
+)
 
 __all__ = [
     "AdaptationServer",
@@ -55,30 +67,41 @@ __all__ = [
     "MemoryLimit",
     "ModelVersion",
     "OrtModel",
+    "Pt2eModel",
     "RemoteAdapter",
     "SearchSpace",
     "Stage",
+    "Variant",
     "build_arch",
     "choose_rank",
     "confidences",
     "distill",
     "dominates",
     "dominating",
+    "enable_freezing",
     "export_onnx",
     "front",
     "front_hypervolume",
     "hypervolume_2d",
     "image_features",
+    "load_variants",
     "low_rank",
     "measure_latency_ms",
     "median_ape",
     "output_layers",
     "parameter_count",
     "pareto_front",
+    "pick_per_node",
+    "pick_variant",
+    "predicted_latency_ms",
     "prune_channels",
     "prune_magnitude",
+    "quantize_aware",
     "quantize_int8",
+    "quantize_pt2e",
+    "register_variant",
     "search",
     "teacher_logits",
     "train_accuracy",
+    "variants_for",
 ]
