@@ -6,7 +6,7 @@ depthwise multiply-accumulates (depthwise kernels run far below dense ones per M
 written by the convs and their BatchNorm/activation, and parameter bytes. The fit is weighted
 non-negative least squares on relative error, so no term can go negative and predict time back.
 
-Measurement runs in a child process (`python -m skyline.optimize.nas_latency`): the same code
+Measurement runs in a child process (`_child`, started with `python -c`): the same code
 on the host or inside a `DeviceThrottle` cgroup (the emulated edge), one torch thread, batch 1.
 A throttled process runs in bursts of quota, so a single call's time depends on where in the
 period it starts; each round therefore times back-to-back calls for `round_s` of wall time
@@ -173,7 +173,8 @@ def measure_latency_ms(
         "warmup_s": warmup_s,
         "cpu": cpu,
     }
-    cmd = [sys.executable, "-m", "skyline.optimize.nas_latency"]
+    # -c, not -m: the package __init__ imports this module, which -m would then run twice
+    cmd = [sys.executable, "-c", "from skyline.optimize.nas_latency import _child; _child()"]
     pipes: dict[str, Any] = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
     proc = subprocess.Popen(cmd, **pipes) if throttle is None else throttle.popen(cmd, **pipes)
     assert proc.stdin is not None and proc.stdout is not None
@@ -216,7 +217,3 @@ def _child() -> None:
             _round_ms(model, x, job["warmup_s"])
         for _ in range(job["repeats"]):
             print(json.dumps([_round_ms(m, x, job["round_s"]) for m in models]), flush=True)
-
-
-if __name__ == "__main__":
-    _child()
