@@ -6,8 +6,8 @@ import threading
 
 import pytest
 import torch
+from runtime_topologies import three_nodes
 
-from conftest import three_nodes
 from skyline.errors import PlanError
 from skyline.plan import planners
 from skyline.runtime import EdgeWorker

@@ -11,6 +11,7 @@ from skyline import __version__
 from skyline.cli._common import console, err_console
 from skyline.cli.demo import demo_command
 from skyline.cli.fl import fl_app
+from skyline.cli.keys import keys_command
 from skyline.cli.llm import llm_app
 from skyline.cli.models import list_models
 from skyline.cli.optimize import optimize_command
@@ -75,6 +76,7 @@ app.command("demo")(demo_command)
 app.add_typer(llm_app, name="llm")
 app.command("simulate")(simulate_command)
 app.add_typer(fl_app, name="fl")
+app.command("keys")(keys_command)
 app.command("optimize")(optimize_command)
 
 

@@ -12,6 +12,7 @@ import torch
 
 from skyline.errors import FrameError, RemoteError, TransportError
 from skyline.runtime.transports import Transport, connect
+from skyline.runtime.transports.curve import CurveClient
 from skyline.runtime.wire import Frame, FrameKind, decode_frame, encode_frame, frame_nbytes
 
 
@@ -36,8 +37,10 @@ class HopClient:
         timeout_s: float = 5.0,
         retries: int = 2,
         wrap: Any = None,
+        curve: CurveClient | None = None,
     ) -> None:
         self.peer = peer
+        self._curve = curve
         self.timeout_s = timeout_s
         self.retries = retries
         self._wrap = wrap
@@ -46,7 +49,11 @@ class HopClient:
     def _transport(self) -> Transport:
         transport = getattr(self._local, "transport", None)
         if transport is None:
-            transport = self.peer if isinstance(self.peer, Transport) else connect(self.peer)
+            transport = (
+                self.peer
+                if isinstance(self.peer, Transport)
+                else connect(self.peer, curve=self._curve)
+            )
             if self._wrap is not None:
                 transport = self._wrap(transport)
             self._local.transport = transport

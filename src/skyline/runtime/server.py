@@ -12,15 +12,23 @@ from typing import Any, Self
 from skyline.errors import ConfigError, FrameError, SkylineError
 from skyline.runtime.hop import HopClient
 from skyline.runtime.transports import Listener, Parts, Transport, bind
+from skyline.runtime.transports.curve import CurveServer
 from skyline.runtime.wire import Frame, FrameKind, decode_frame, encode_frame, error_frame
 
 
 class FrameServer(ABC):
     """Answers each request (frame parts in, frame parts out) on `threads` worker threads."""
 
-    def __init__(self, bind_address: str, *, threads: int = 1, name: str = "skyline") -> None:
+    def __init__(
+        self,
+        bind_address: str,
+        *,
+        threads: int = 1,
+        name: str = "skyline",
+        curve: CurveServer | None = None,
+    ) -> None:
         self.threads = threads
-        self.listener: Listener = bind(bind_address)
+        self.listener: Listener = bind(bind_address, curve=curve)
         self._name = name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

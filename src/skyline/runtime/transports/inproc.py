@@ -80,10 +80,20 @@ class Inproc(TransportKind):
     schemes = ("inproc",)
 
     def connect(self, address: str, **options: Any) -> Transport:
+        _no_curve(options)
         return InprocTransport(address)
 
     def bind(self, address: str, **options: Any) -> Listener:
+        _no_curve(options)
         return InprocListener(address)
+
+
+def _no_curve(options: dict[str, Any]) -> None:
+    if options.get("curve") is not None:
+        raise ConfigError(
+            "CURVE secures network links; inproc:// never leaves the process",
+            fix="use a tcp:// or ipc:// address with curve=, or drop curve",
+        )
 
 
 TRANSPORTS.register(Inproc.name, Inproc())
