@@ -23,6 +23,7 @@ from skyline.cli._common import (
 from skyline.errors import ConfigError
 from skyline.plan import Plan, load_plans
 from skyline.runtime import CloudWorker, EdgeWorker
+from skyline.runtime.transports.curve import CurveClient, CurveServer
 
 serve_app = typer.Typer(help="Run a plan's stages for real over the network.", no_args_is_help=True)
 
@@ -52,6 +53,31 @@ def _model(plans: list[Plan], spec: str | None, weights: Path | None) -> torch.n
     return models.load(spec or plans[0].model.name, weights=weights)
 
 
+CurveSecret = Annotated[
+    Path | None,
+    typer.Option(
+        help="this node's CURVE secret key (NAME.key_secret, `skyline keys`): encrypt "
+        "and authenticate the link"
+    ),
+]
+
+
+def _curve_server(secret: Path | None, allow: Path | None) -> CurveServer | None:
+    if (secret is None) != (allow is None):
+        raise ConfigError(
+            "--curve-secret and --allow go together", fix="pass both (or neither) to serve cloud"
+        )
+    return CurveServer(secret, allow) if secret is not None and allow is not None else None
+
+
+def _curve_client(secret: Path | None, server: Path | None) -> CurveClient | None:
+    if (secret is None) != (server is None):
+        raise ConfigError(
+            "--curve-secret and --server-key go together", fix="pass both (or neither)"
+        )
+    return CurveClient(secret, server) if secret is not None and server is not None else None
+
+
 @serve_app.command("cloud")
 def serve_cloud(
     plan: PlanPath,
@@ -70,6 +96,13 @@ def serve_cloud(
     slowdown: Slowdown = 1.0,
     codec: Codec = None,
     weights: Weights = None,
+    curve_secret: CurveSecret = None,
+    allow: Annotated[
+        Path | None,
+        typer.Option(
+            help="with --curve-secret: folder of the edges' public keys (NAME.key) to admit"
+        ),
+    ] = None,
 ) -> None:
     """Serve one node's stages (default: the node after the origin) to any number of edges."""
     plans = load_plans(plan)
@@ -84,6 +117,7 @@ def serve_cloud(
         slowdown=slowdown,
         codec=codec,
         metrics_port=metrics_port,
+        curve=_curve_server(curve_secret, allow),
     )
     console.print(
         key_values(
@@ -115,6 +149,10 @@ def serve_edge(
     codec: Codec = None,
     weights: Weights = None,
     json_path: JsonPath = None,
+    curve_secret: CurveSecret = None,
+    server_key: Annotated[
+        Path | None, typer.Option(help="with --curve-secret: the cloud's public key (NAME.key)")
+    ] = None,
 ) -> None:
     """Run requests through a plan from its origin node and compare measured with predicted."""
     plans = load_plans(plan)
@@ -132,6 +170,7 @@ def serve_edge(
         retries=retries,
         slowdown=slowdown,
         codec=codec,
+        curve=_curve_client(curve_secret, server_key),
     )
     generator = torch.Generator().manual_seed(0)
     inputs = [

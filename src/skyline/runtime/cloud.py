@@ -16,6 +16,7 @@ from skyline.runtime.metrics import WorkerMetrics
 from skyline.runtime.server import FrameServer
 from skyline.runtime.stages import PlanRunner, StageTimes, runners_for
 from skyline.runtime.transports import Parts, Transport
+from skyline.runtime.transports.curve import CurveClient, CurveServer
 from skyline.runtime.wire import (
     Frame,
     FrameKind,
@@ -46,6 +47,8 @@ class CloudWorker(FrameServer):
         slowdown: float = 1.0,
         codec: str | None = None,
         metrics_port: int | None = None,
+        curve: CurveServer | None = None,
+        upstream_curve: CurveClient | None = None,
     ) -> None:
         self.runners = runners_for(plans, model, slowdown=slowdown, codec=codec)
         first = next(iter(self.runners.values()))
@@ -63,8 +66,12 @@ class CloudWorker(FrameServer):
                     f"the plan runs stages above {self.node!r}, but no upstream address was given",
                     fix="pass upstream= (CLI: --upstream) the next node's address",
                 )
-        self.hop = HopClient(upstream, timeout_s=timeout_s, retries=retries) if upstream else None
-        super().__init__(bind_address, threads=threads, name=f"skyline-{self.node}")
+        self.hop = (
+            HopClient(upstream, timeout_s=timeout_s, retries=retries, curve=upstream_curve)
+            if upstream
+            else None
+        )
+        super().__init__(bind_address, threads=threads, name=f"skyline-{self.node}", curve=curve)
         self.metrics = WorkerMetrics(self.node) if metrics_port is not None else None
         self.metrics_port = (
             self.metrics.serve_http(metrics_port)

@@ -20,6 +20,7 @@ from skyline.runtime.hop import HopClient
 from skyline.runtime.records import Outcome, RequestRecord
 from skyline.runtime.stages import PlanRunner, StageTimes
 from skyline.runtime.transports import Transport
+from skyline.runtime.transports.curve import CurveClient
 from skyline.runtime.wire import Frame, FrameKind
 
 
@@ -65,6 +66,7 @@ class EdgeWorker:
         wrap: Any = None,
         exits: Sequence[ExitRule] = (),
         version: int = 0,
+        curve: CurveClient | None = None,
     ) -> None:
         self._options: dict[str, Any] = {"slowdown": slowdown, "codec": codec}
         runner = PlanRunner(plan, model, **self._options)
@@ -76,7 +78,7 @@ class EdgeWorker:
                 fix="pass cloud= (CLI: --cloud) the next node's address",
             )
         self.hop = (
-            HopClient(cloud, timeout_s=timeout_s, retries=retries, wrap=wrap)
+            HopClient(cloud, timeout_s=timeout_s, retries=retries, wrap=wrap, curve=curve)
             if remote and cloud is not None
             else None
         )
