@@ -10,6 +10,7 @@ Bytes are the real payloads of the messages sent; seconds and joules come from t
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,48 +37,59 @@ Arrays = list[np.ndarray]
 DISCOVERY_S = 120.0  # clients' first answer includes starting their process and loading data
 
 
+@functools.cache
+def _grid_view_class() -> type:
+    """The GridView class, built once (Flower's Grid base is only importable with the extra)."""
+
+    class GridView(flower().serverapp.Grid):  # type: ignore[misc]
+        def __init__(
+            self, grid: Any, nodes: Sequence[int] | None, meter: Callable[[int], None] | None
+        ) -> None:
+            self.grid, self.nodes, self.meter = grid, nodes, meter
+
+        def _measure(self, messages: Iterable[Any]) -> list[Any]:
+            messages = list(messages)
+            if self.meter is not None:
+                from flwr.common.serde import message_to_proto
+
+                for m in messages:
+                    self.meter(message_to_proto(m).ByteSize())
+            return messages
+
+        def set_run(self, run: Any) -> None:
+            self.grid.set_run(run)
+
+        @property
+        def run(self) -> Any:
+            return self.grid.run
+
+        def create_message(self, *args: Any, **kwargs: Any) -> Any:
+            return self.grid.create_message(*args, **kwargs)
+
+        def get_node_ids(self) -> Iterable[int]:
+            return list(self.grid.get_node_ids()) if self.nodes is None else list(self.nodes)
+
+        def push_messages(self, messages: Iterable[Any]) -> Iterable[str]:
+            return self.grid.push_messages(self._measure(messages))
+
+        def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Any]:
+            return self._measure(self.grid.pull_messages(message_ids))
+
+        def send_and_receive(
+            self, messages: Iterable[Any], *, timeout: float | None = None
+        ) -> Iterable[Any]:
+            sent = self._measure(messages)
+            return self._measure(self.grid.send_and_receive(sent, timeout=timeout))
+
+    return GridView
+
+
 def grid_view(
     grid: Any, nodes: Sequence[int] | None = None, meter: Callable[[int], None] | None = None
 ) -> Any:
     """`grid` as a Flower Grid that shows only `nodes` (one edge's devices) and/or reports the
     wire size (protobuf bytes) of every message sent and reply received to `meter`."""
-    base = flower().serverapp.Grid
-
-    def measure(messages: Iterable[Any]) -> list[Any]:
-        messages = list(messages)
-        if meter is not None:
-            from flwr.common.serde import message_to_proto
-
-            for m in messages:
-                meter(message_to_proto(m).ByteSize())
-        return messages
-
-    class GridView(base):  # type: ignore[misc, valid-type]
-        def set_run(self, run: Any) -> None:
-            grid.set_run(run)
-
-        @property
-        def run(self) -> Any:
-            return grid.run
-
-        def create_message(self, *args: Any, **kwargs: Any) -> Any:
-            return grid.create_message(*args, **kwargs)
-
-        def get_node_ids(self) -> Iterable[int]:
-            return list(grid.get_node_ids()) if nodes is None else list(nodes)
-
-        def push_messages(self, messages: Iterable[Any]) -> Iterable[str]:
-            return grid.push_messages(measure(messages))
-
-        def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Any]:
-            return measure(grid.pull_messages(message_ids))
-
-        def send_and_receive(
-            self, messages: Iterable[Any], *, timeout: float | None = None
-        ) -> Iterable[Any]:
-            return measure(grid.send_and_receive(measure(messages), timeout=timeout))
-
-    return GridView()
+    return _grid_view_class()(grid, nodes, meter)
 
 
 @dataclass
