@@ -87,17 +87,11 @@ def predictor_archs(
     fitted on the whole space alone, the predictor extrapolates on exactly the archs the search
     ends up choosing)."""
 
-    def fits(arch: Arch) -> bool:
-        return (
-            space.param_bytes(arch) <= memory.param_bytes
-            and space.activation_bytes(arch) <= memory.activation_bytes
-        )
-
     anywhere = [space.sample(rng) for _ in range(count - count // 2)]
     feasible: list[Arch] = []
     while len(feasible) < count // 2:
         arch = space.sample(rng)
-        if fits(arch):
+        if memory.fits(space, arch):
             feasible.append(arch)
     mixed = [a for pair in zip(anywhere, feasible) for a in pair] + anywhere[len(feasible) :]
     return list(dict.fromkeys(mixed))  # interleaved, so fit and held-out sets get both kinds

@@ -51,6 +51,16 @@ def client_id(context: Any) -> int:
     return int(cfg["partition-id"] if "partition-id" in cfg else cfg[CID_KEY])
 
 
+def compress_update(codec: str, update: list[np.ndarray], state: Any) -> list[np.ndarray]:
+    """`update` encoded with `codec`; the error-feedback residual is carried in the node's
+    persistent `state` (Flower's context.state) from one round to the next."""
+    residual = state["residual"].to_numpy_ndarrays() if "residual" in state else None
+    encoded, residual = create_codec(codec).compress(update, residual)
+    if residual is not None:
+        state["residual"] = flower().app.ArrayRecord(residual)
+    return encoded
+
+
 def local_update(
     spec: ClientSpec, cid: int, received: list[np.ndarray], config: Any, state: Any
 ) -> tuple[list[np.ndarray], dict[str, float]]:
@@ -95,11 +105,7 @@ def local_update(
     trained = get_weights(model)
     if attack is not None:
         trained = attack.weights(trained, received, np.random.default_rng(seed))
-    update = [t - r for t, r in zip(trained, received)]
-    residual = state["residual"].to_numpy_ndarrays() if "residual" in state else None
-    encoded, residual = create_codec(spec.up_codec).compress(update, residual)
-    if residual is not None:
-        state["residual"] = fw.ArrayRecord(residual)
+    encoded = compress_update(spec.up_codec, [t - r for t, r in zip(trained, received)], state)
     metrics.update(
         {"num-examples": 1 if spec.uniform_weight else len(data), "train-loss": loss, CID_KEY: cid}
     )

@@ -32,12 +32,13 @@ import numpy as np
 
 from skyline.errors import ConfigError, SkylineError
 from skyline.fl._flower import flower
-from skyline.fl.client import CID_KEY, ROUND_KEY
+from skyline.fl.client import CID_KEY, ROUND_KEY, compress_update
 from skyline.fl.client import client_app as device_app
 from skyline.fl.compress import create_codec
 from skyline.fl.hierarchy import RoundRecord
 from skyline.fl.run import FLConfig, FLResult
-from skyline.fl.task import build_model, client_data, get_weights
+from skyline.fl.task import build_model, get_weights, samples
+from skyline.fl.traffic import tiers
 
 APP_DIR = Path(__file__).with_name("app")
 EDGE_RUN_TIMEOUT_S = 1800.0
@@ -131,15 +132,10 @@ def _edge_train(msg: Any, context: Any) -> Any:
         )
     _wait_file(w_out, EDGE_RUN_TIMEOUT_S, f"edge {edge}'s run for round {round_}")
     update = [t - r for t, r in zip(_load(w_out), received)]
-    residual = (
-        context.state["residual"].to_numpy_ndarrays() if "residual" in context.state else None
-    )
-    encoded, residual = create_codec(config.up_codec).compress(update, residual)
-    if residual is not None:
-        context.state["residual"] = fw.ArrayRecord(residual)
+    encoded = compress_update(config.up_codec, update, context.state)
     stats = json.loads(w_out.with_suffix(".json").read_text())
-    samples = sum(len(client_data(config.task, c)) for c in config.orchestrator().groups()[edge])
-    metrics = {"num-examples": samples, CID_KEY: edge, **stats}
+    group = tiers(config.topology()).groups[edge]
+    metrics = {"num-examples": samples(config.task, group), CID_KEY: edge, **stats}
     return fw.Message(
         fw.RecordDict({"arrays": fw.ArrayRecord(encoded), "metrics": fw.MetricRecord(metrics)}),
         reply_to=msg,

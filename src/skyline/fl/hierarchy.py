@@ -25,9 +25,9 @@ from skyline.fl.compress import create_codec, payload_bytes
 from skyline.fl.task import (
     Task,
     build_model,
-    client_data,
     evaluate,
     get_weights,
+    samples,
     set_weights,
     test_data,
 )
@@ -326,7 +326,7 @@ class HierarchicalFL:
         """Edges send their (compressed) model change up; the cloud strategy aggregates them
         weighted by the samples under each edge (HierFAVG)."""
         app = flower().app
-        samples = [sum(len(client_data(self.task, c)) for c in g) for g in groups]
+        weights = [samples(self.task, g) for g in groups]
         replies = []
         for j, edge in enumerate(self.tiers.edges):
             update = [e - s for e, s in zip(edge_w[j], start[j])]
@@ -336,7 +336,7 @@ class HierarchicalFL:
             content = app.RecordDict(
                 {
                     "arrays": app.ArrayRecord([s + u for s, u in zip(start[j], decoded)]),
-                    "metrics": app.MetricRecord({"num-examples": samples[j]}),
+                    "metrics": app.MetricRecord({"num-examples": weights[j]}),
                 }
             )
             replies.append(grid.create_message(content, app.MessageType.TRAIN, 0, "cloud"))

@@ -25,9 +25,7 @@ class DPSGD:
     delta: float = 1e-5
 
     def __post_init__(self) -> None:
-        _positive(noise_multiplier=self.noise_multiplier, max_grad_norm=self.max_grad_norm)
-        if not 0 < self.delta < 1:
-            raise ConfigError(f"delta={self.delta} is outside (0, 1)", fix="use e.g. 1e-5")
+        _check(self.delta, noise_multiplier=self.noise_multiplier, max_grad_norm=self.max_grad_norm)
 
 
 @dataclass(frozen=True)
@@ -40,9 +38,7 @@ class ServerDP:
     delta: float = 1e-3
 
     def __post_init__(self) -> None:
-        _positive(noise_multiplier=self.noise_multiplier, clipping_norm=self.clipping_norm)
-        if not 0 < self.delta < 1:
-            raise ConfigError(f"delta={self.delta} is outside (0, 1)", fix="use e.g. 1e-3")
+        _check(self.delta, noise_multiplier=self.noise_multiplier, clipping_norm=self.clipping_norm)
 
     def wrap(self, strategy: Any, clients: int) -> Any:
         """`strategy` (a Flower FedAvg) behind Flower's clipping + noise wrapper with an RDP
@@ -77,10 +73,12 @@ class ServerDP:
         )
 
 
-def _positive(**values: float) -> None:
-    for name, value in values.items():
+def _check(delta: float, **positive: float) -> None:
+    for name, value in positive.items():
         if not value > 0:
             raise ConfigError(f"{name}={value} must be > 0", fix=f"set {name} to e.g. 1.0")
+    if not 0 < delta < 1:
+        raise ConfigError(f"delta={delta} is outside (0, 1)", fix="use e.g. 1e-5 (below 1/n)")
 
 
 def private_training(

@@ -5,6 +5,7 @@ form Flower's `ArrayRecord` carries."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -99,6 +100,13 @@ def client_data(task: Task, cid: int) -> TensorDataset:
     train, _ = _datasets(task.dataset, task.seed)
     idx = torch.from_numpy(_parts(task)[cid])
     return TensorDataset(*(t[idx] for t in train.tensors))
+
+
+def samples(task: Task, cids: Iterable[int]) -> int:
+    """Training samples held by clients `cids` (the weight of their aggregate), without
+    materializing their shards."""
+    parts = _parts(task)
+    return sum(len(parts[c]) for c in cids)
 
 
 def test_data(task: Task) -> TensorDataset:

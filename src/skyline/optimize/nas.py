@@ -33,6 +33,12 @@ class MemoryLimit:
     param_bytes: float = math.inf
     activation_bytes: float = math.inf
 
+    def fits(self, space: SearchSpace, arch: Arch) -> bool:
+        return (
+            space.param_bytes(arch) <= self.param_bytes
+            and space.activation_bytes(arch) <= self.activation_bytes
+        )
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -66,9 +72,8 @@ def evaluate(
     memory: MemoryLimit = MemoryLimit(),
 ) -> Candidate:
     """Check memory first, then train (`accuracy_fn`) only archs that fit."""
+    accuracy = accuracy_fn(arch) if memory.fits(space, arch) else None
     params, acts = space.param_bytes(arch), space.activation_bytes(arch)
-    fits = params <= memory.param_bytes and acts <= memory.activation_bytes
-    accuracy = accuracy_fn(arch) if fits else None
     return Candidate(arch, accuracy, latency_fn(arch), params, acts)
 
 
