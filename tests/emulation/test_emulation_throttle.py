@@ -48,10 +48,10 @@ def test_quota_is_speed_times_period_times_cpus():
     assert (slow.quota_us, slow.period_us) == (1_000, 1_000_000)
 
 
-def quarter_floor() -> float:
-    """The quota is a ceiling: other work on a loaded host (load average above the core count)
-    can leave the throttled process less than its quota, never more."""
-    return 0.2 if os.getloadavg()[0] < (os.cpu_count() or 1) else 0.1
+# The quota is a ceiling: other work on this 2-core host (and the test runner itself) can leave
+# the throttled process less than its quota, never more. 0.15 still tells 0.25 apart from the
+# next settings a bug could produce (0.5, 1.0); measured 0.17-0.19 in loaded full runs.
+QUARTER_FLOOR = 0.15
 
 
 @root_only
@@ -64,7 +64,7 @@ def test_quarter_speed_is_measured_as_such_and_the_cgroup_goes_away():
             assert speeds[-1] <= 0.32
             if speeds[-1] >= 0.2:
                 break
-    assert max(speeds) >= quarter_floor(), speeds
+    assert max(speeds) >= QUARTER_FLOOR, speeds
     assert not throttle.path.exists()
 
 
