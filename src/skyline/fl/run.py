@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from skyline._ray import local_init_args
 from skyline.errors import ConfigError
 from skyline.fl._flower import flower
 from skyline.fl.client import ClientSpec, client_app
@@ -225,13 +226,7 @@ def simulate(
             num_supernodes=nodes,
             backend_config={
                 "client_resources": {"num_cpus": client_cpus},
-                "init_args": {
-                    "_temp_dir": temp,
-                    "include_dashboard": False,
-                    "_node_ip_address": "127.0.0.1",
-                    "num_cpus": cpus or os.cpu_count() or 1,
-                    "logging_level": logging.WARNING,
-                },
+                "init_args": local_init_args(temp, cpus),
             },
         )
     finally:
