@@ -8,9 +8,10 @@ import pytest
 import torch
 import zmq
 
-from skyline.errors import PlanError
+from skyline.errors import PlanError, RemoteError
 from skyline.runtime import CloudWorker, EdgeWorker
-from skyline.runtime.wire import FrameKind, decode_frame
+from skyline.runtime.hop import HopClient
+from skyline.runtime.wire import Frame, FrameKind, decode_frame
 
 
 def same(a, b):
@@ -96,6 +97,29 @@ def test_garbage_gets_an_error_reply_and_the_worker_keeps_serving(model, inputs,
             out = edge.infer(*inputs)
     with torch.no_grad():
         assert same(out, model(*inputs))
+
+
+def test_requests_that_do_not_match_the_plan_are_refused(model, inputs, plan2):
+    (cut,) = [c for c in plan2.cuts if c.direction == "up"]
+    declared = {t.name: t for t in cut.tensors}
+    assert all(t.shape is not None and t.dtype for t in declared.values())
+    good = {n: torch.zeros(t.shape, dtype=getattr(torch, t.dtype)) for n, t in declared.items()}
+    first = next(iter(declared))
+    bad = {
+        "wrong shape": {**good, first: torch.zeros(2, *good[first].shape[1:])},
+        "wrong dtype": {**good, first: good[first].to(torch.float64)},
+        "missing": {n: v for n, v in good.items() if n != first},
+        "extra": {**good, "intruder": torch.zeros(3)},
+    }
+    with CloudWorker(plan2, model, bind_address=addr("zmq")) as cloud:
+        hop = HopClient(cloud.address, timeout_s=5, retries=0)
+        for case, tensors in bad.items():
+            with pytest.raises(RemoteError, match="plan") as info:
+                hop.call(Frame(FrameKind.REQUEST, 7, tensors, {"plan": plan2.key}))
+            assert ("declares" in str(info.value)) == case.startswith("wrong"), case
+        reply = hop.call(Frame(FrameKind.REQUEST, 8, good, {"plan": plan2.key}))
+        assert reply.frame.kind is FrameKind.RESPONSE
+        hop.close()
 
 
 def test_many_clients_concurrently(model, inputs, plan2):

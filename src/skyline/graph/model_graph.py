@@ -93,6 +93,13 @@ class ModelGraph:
         return {name: i for i, name in enumerate(self.value_names)}
 
     @cached_property
+    def value_specs(self) -> list[tuple[tuple[int, ...] | None, str | None]]:
+        """(shape, dtype) of every value, in `value_names` order; None where not one tensor."""
+        return [(v.shape, v.dtype) for v in self.inputs] + [
+            (op.out_shape, op.out_dtype) for op in self.ops
+        ]
+
+    @cached_property
     def value_bytes(self) -> np.ndarray:
         return np.array(
             [float(v.nbytes) for v in self.inputs] + [op.out_bytes for op in self.ops], dtype=float

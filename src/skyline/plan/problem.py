@@ -271,8 +271,11 @@ class Problem:
                             name=names[v],
                             nbytes=float(g.value_bytes[v]),
                             codec=self._codec_of(names[v], direction),
+                            shape=None if shape is None else list(shape),
+                            dtype=dtype,
                         )
                         for v in values
+                        for shape, dtype in [g.value_specs[v]]
                     ]
                     cuts.append(Cut(src=src, dst=dst, direction=direction, tensors=tensors))
         hop_names = [link.name for link in self.links]

@@ -113,9 +113,14 @@ class Stage(_Spec):
 
 
 class CutTensor(_Spec):
+    """One value crossing a hop; `shape` and `dtype` (when the value is one tensor) are what a
+    receiving worker accepts, so a request that does not match the plan is refused."""
+
     name: str
     nbytes: float
     codec: str = "raw"
+    shape: list[int] | None = None
+    dtype: str | None = None
 
 
 class Cut(_Spec):

@@ -135,6 +135,7 @@ class CloudWorker(FrameServer):
     def _compute(self, frame: Frame) -> tuple[Frame, dict[str, str], str]:
         runner = self._runner(frame)
         position = runner.position(self.node)
+        runner.check_received(self.node, frame.tensors)
         env: dict[str, Any] = dict(frame.tensors)
         times = StageTimes()
         runner.run_stage(self.node, env, times)

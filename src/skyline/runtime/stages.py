@@ -64,10 +64,13 @@ class PlanRunner:
         }
         self.up: dict[int, dict[str, str]] = {}
         self.down: dict[int, dict[str, str]] = {}
+        self._declared: dict[int, dict[str, tuple[list[int] | None, str | None]]] = {}
         for cut in plan.cuts:
             hop = min(self.path.index(cut.src), self.path.index(cut.dst))
             table = self.up if cut.direction == "up" else self.down
             table[hop] = {t.name: codec or t.codec for t in cut.tensors}
+            if cut.direction == "up":
+                self._declared[hop] = {t.name: (t.shape, t.dtype) for t in cut.tensors}
         self.digest = weights_digest(self.split.stages)
 
     def position(self, node: str) -> int:
@@ -76,6 +79,26 @@ class PlanRunner:
                 f"node {node!r} is not on the plan's path {self.path}", fix="pick a path node"
             )
         return self.path.index(node)
+
+    def check_received(self, node: str, tensors: dict[str, Any]) -> None:
+        """Refuse what the plan does not send up to `node`: other names, shapes or dtypes (a
+        worker computes only requests its plan declares, so a bad client cannot make it
+        allocate or run anything else)."""
+        declared = self._declared.get(self.position(node) - 1, {})
+        if set(tensors) != set(declared):
+            raise PlanError(
+                f"the request carries tensors {sorted(tensors)}, the plan sends "
+                f"{sorted(declared)} to {node!r}",
+                fix="send exactly the tensors the plan's cut names",
+            )
+        for name, (shape, dtype) in declared.items():
+            value = tensors[name]
+            got = (list(value.shape), str(value.dtype).removeprefix("torch."))
+            if (shape is not None and got[0] != shape) or (dtype is not None and got[1] != dtype):
+                raise PlanError(
+                    f"tensor {name!r} is {got[1]}{got[0]}, the plan declares {dtype}{shape}",
+                    fix="send the tensor the plan was made for (same batch size and dtype)",
+                )
 
     def next_hop(self, position: int) -> str | None:
         """The next node above `position` that computes something. Nodes in between only relay
