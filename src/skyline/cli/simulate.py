@@ -118,7 +118,20 @@ def simulate_command(
         Path | None, typer.Option(help="directory for PNG plots (latency CDF, misses, energy)")
     ] = None,
     records: Annotated[
-        Path | None, typer.Option(dir_okay=False, help="per-task JSONL (one policy only)")
+        Path | None,
+        typer.Option(dir_okay=False, help="per-task JSONL (one policy only, not with --ray)"),
+    ] = None,
+    ray: Annotated[
+        bool,
+        typer.Option("--ray", help="run each replication as a task on a private local Ray cluster"),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDR",
+            help="join this Ray cluster (ray://host:10001, auto) instead; implies --ray",
+        ),
     ] = None,
 ) -> None:
     """Simulate offloading in SCENARIO under each policy and compare the results."""
@@ -161,6 +174,7 @@ def simulate_command(
                     tick_s=tick_s,
                     records=records,
                     progress=moved,
+                    ray=ray_address or ray,
                 )
             except PlanError as exc:  # one policy failing does not lose the others
                 if len(names) == 1:
