@@ -8,10 +8,11 @@ import pytest
 import torch
 import zmq
 
-from skyline.errors import PlanError, RemoteError
+from skyline.errors import ConfigError, PlanError, RemoteError
 from skyline.runtime import CloudWorker, EdgeWorker
 from skyline.runtime.hop import HopClient
-from skyline.runtime.wire import Frame, FrameKind, decode_frame
+from skyline.runtime.transports import InFlightLimit
+from skyline.runtime.wire import Frame, FrameKind, decode_frame, encode_frame
 
 
 def same(a, b):
@@ -120,6 +121,43 @@ def test_requests_that_do_not_match_the_plan_are_refused(model, inputs, plan2):
         reply = hop.call(Frame(FrameKind.REQUEST, 8, good, {"plan": plan2.key}))
         assert reply.frame.kind is FrameKind.RESPONSE
         hop.close()
+
+
+def test_a_client_over_its_in_flight_limit_is_refused_and_others_are_served(model, inputs, plan2):
+    (cut,) = [c for c in plan2.cuts if c.direction == "up"]
+    tensors = {t.name: torch.zeros(t.shape, dtype=getattr(torch, t.dtype)) for t in cut.tensors}
+    parts = [bytes(p) for p in encode_frame(Frame(FrameKind.REQUEST, 1, tensors))]
+    with CloudWorker(
+        plan2, model, bind_address=addr("zmq"), max_in_flight=2, slowdown=2000, threads=4
+    ) as cloud:
+        greedy = zmq.Context.instance().socket(zmq.DEALER)
+        greedy.connect(cloud.address)
+        for _ in range(10):  # pipelined: no waiting for replies
+            greedy.send_multipart(parts)
+        with EdgeWorker(plan2, model, cloud=cloud.address) as edge:
+            out = edge.infer(*inputs)
+        assert edge.records[-1].outcome == "remote"
+        replies = []
+        while len(replies) < 10 and greedy.poll(20000):
+            replies.append(decode_frame(greedy.recv_multipart()))
+        greedy.close(linger=0)
+    with torch.no_grad():
+        assert same(out, model(*inputs))
+    kinds = [r.kind for r in replies]
+    assert len(kinds) == 10 and kinds.count(FrameKind.RESPONSE) >= 2
+    refused = [r for r in replies if r.kind is FrameKind.ERROR]
+    assert len(refused) >= 5
+    assert all("in flight" in r.meta["error"] and r.request_id == 1 for r in refused)
+
+
+def test_in_flight_limit_counts_per_client():
+    limit = InFlightLimit(2, lambda parts: [b"no"])
+    assert limit.admit("a") and limit.admit("a") and not limit.admit("a")
+    assert limit.admit("b")
+    limit.release("a")
+    assert limit.admit("a") and not limit.admit("a")
+    with pytest.raises(ConfigError, match="at least one"):
+        InFlightLimit(0, limit.refuse)
 
 
 def test_many_clients_concurrently(model, inputs, plan2):

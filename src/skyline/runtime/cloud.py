@@ -49,6 +49,7 @@ class CloudWorker(FrameServer):
         metrics_port: int | None = None,
         curve: CurveServer | None = None,
         upstream_curve: CurveClient | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         self.runners = runners_for(plans, model, slowdown=slowdown, codec=codec)
         first = next(iter(self.runners.values()))
@@ -71,7 +72,13 @@ class CloudWorker(FrameServer):
             if upstream
             else None
         )
-        super().__init__(bind_address, threads=threads, name=f"skyline-{self.node}", curve=curve)
+        super().__init__(
+            bind_address,
+            threads=threads,
+            name=f"skyline-{self.node}",
+            curve=curve,
+            max_in_flight=max_in_flight,
+        )
         self.metrics = WorkerMetrics(self.node) if metrics_port is not None else None
         self.metrics_port = (
             self.metrics.serve_http(metrics_port)

@@ -11,9 +11,16 @@ from typing import Any, Self
 
 from skyline.errors import ConfigError, FrameError, SkylineError
 from skyline.runtime.hop import HopClient
-from skyline.runtime.transports import Listener, Parts, Transport, bind
+from skyline.runtime.transports import InFlightLimit, Listener, Parts, Transport, bind
 from skyline.runtime.transports.curve import CurveServer
-from skyline.runtime.wire import Frame, FrameKind, decode_frame, encode_frame, error_frame
+from skyline.runtime.wire import (
+    Frame,
+    FrameKind,
+    decode_frame,
+    encode_frame,
+    error_frame,
+    request_id_of,
+)
 
 
 class FrameServer(ABC):
@@ -26,8 +33,10 @@ class FrameServer(ABC):
         threads: int = 1,
         name: str = "skyline",
         curve: CurveServer | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         self.threads = threads
+        self.limit = None if max_in_flight is None else InFlightLimit(max_in_flight, self.refuse)
         self.listener: Listener = bind(bind_address, curve=curve)
         self._name = name
         self._stop = threading.Event()
@@ -41,10 +50,19 @@ class FrameServer(ABC):
     def handle(self, parts: Sequence[Any]) -> Parts:
         """The reply to one request; must answer garbage with an error frame, never raise."""
 
+    def refuse(self, parts: Sequence[Any]) -> Parts:
+        """The reply to a request over the client's in-flight limit."""
+        assert self.limit is not None
+        message = (
+            f"too many requests in flight from this client (limit {self.limit.per_client}); "
+            "wait for replies before sending more"
+        )
+        return encode_frame(error_frame(request_id_of(parts), message))
+
     def serve_forever(self) -> None:
         """Serve in this thread until `stop()` (or KeyboardInterrupt)."""
         try:
-            self.listener.serve(self.handle, self._stop, self.threads)
+            self.listener.serve(self.handle, self._stop, self.threads, self.limit)
         finally:
             self.close()
 

@@ -220,6 +220,17 @@ def decode_frame(parts: Sequence[Any], *, max_bytes: int = MAX_FRAME_BYTES) -> F
     return Frame(kind, request_id, tensors, meta)
 
 
+def request_id_of(parts: Sequence[Any]) -> int:
+    """The request id of a message without decoding it (0 when there is no valid header):
+    enough to refuse a request cheaply."""
+    try:
+        head = _view(parts[0], 0)
+        magic, *_, request_id, _ = _HEADER.unpack_from(head)
+    except (FrameError, IndexError, struct.error):
+        return 0
+    return int(request_id) if magic == MAGIC else 0
+
+
 def _view(part: Any, index: int) -> memoryview:
     """A flat byte view of one message part, without copying."""
     try:

@@ -4,6 +4,7 @@ from skyline.runtime.transports import inproc, zeromq
 from skyline.runtime.transports.base import (
     TRANSPORTS,
     Handler,
+    InFlightLimit,
     Listener,
     Parts,
     Transport,
@@ -15,6 +16,7 @@ from skyline.runtime.transports.base import (
 __all__ = [
     "TRANSPORTS",
     "Handler",
+    "InFlightLimit",
     "Listener",
     "Parts",
     "Transport",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from skyline._registry import Registry
@@ -35,15 +35,52 @@ class Transport(ABC):
         self.close()
 
 
+class InFlightLimit:
+    """At most `per_client` requests of one client between arrival and reply; a request over
+    the limit is answered at once with `refuse(parts)`, so one client pipelining requests
+    cannot queue work ahead of everyone else. Thread-safe."""
+
+    def __init__(self, per_client: int, refuse: Handler) -> None:
+        if per_client < 1:
+            raise ConfigError(
+                f"in-flight limit {per_client} < 1", fix="allow at least one request per client"
+            )
+        self.per_client = per_client
+        self.refuse = refuse
+        self._counts: dict[Hashable, int] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, client: Hashable) -> bool:
+        with self._lock:
+            n = self._counts.get(client, 0)
+            if n >= self.per_client:
+                return False
+            self._counts[client] = n + 1
+            return True
+
+    def release(self, client: Hashable) -> None:
+        with self._lock:
+            n = self._counts.pop(client) - 1
+            if n:
+                self._counts[client] = n
+
+
 class Listener(ABC):
-    """Server end: calls `handler(parts) -> reply parts` for every request, `threads` at a time.
+    """Server end: calls `handler(parts) -> reply parts` for every request, `threads` at a time,
+    admitting each client's requests through `limit` when given.
 
     The handler must not raise (a worker turns every failure into an error reply)."""
 
     address: str
 
     @abstractmethod
-    def serve(self, handler: Handler, stop: threading.Event, threads: int = 1) -> None:
+    def serve(
+        self,
+        handler: Handler,
+        stop: threading.Event,
+        threads: int = 1,
+        limit: InFlightLimit | None = None,
+    ) -> None:
         """Serve until `stop` is set."""
 
     @abstractmethod

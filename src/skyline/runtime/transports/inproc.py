@@ -12,6 +12,7 @@ from skyline.errors import ConfigError, TransportError
 from skyline.runtime.transports.base import (
     TRANSPORTS,
     Handler,
+    InFlightLimit,
     Listener,
     Parts,
     Transport,
@@ -58,17 +59,30 @@ class InprocListener(Listener):
             _listeners[address] = self._mailbox
         self.address = address
 
-    def serve(self, handler: Handler, stop: threading.Event, threads: int = 1) -> None:
+    def serve(
+        self,
+        handler: Handler,
+        stop: threading.Event,
+        threads: int = 1,
+        limit: InFlightLimit | None = None,
+    ) -> None:
         def work(ticket: int, parts: Parts, reply_to: queue.Queue[tuple[int, Parts]]) -> None:
-            reply_to.put((ticket, [bytes(p) for p in handler(parts)]))
+            try:
+                reply_to.put((ticket, [bytes(p) for p in handler(parts)]))
+            finally:
+                if limit is not None:
+                    limit.release(id(reply_to))
 
         with ThreadPoolExecutor(max_workers=threads) as pool:
             while not stop.is_set():
                 try:
-                    item = self._mailbox.get(timeout=0.05)
+                    ticket, parts, reply_to = self._mailbox.get(timeout=0.05)
                 except queue.Empty:
                     continue
-                pool.submit(work, *item)
+                if limit is not None and not limit.admit(id(reply_to)):  # a client = a transport
+                    reply_to.put((ticket, [bytes(p) for p in limit.refuse(parts)]))
+                    continue
+                pool.submit(work, ticket, parts, reply_to)
 
     def close(self) -> None:
         with _lock:

@@ -20,6 +20,7 @@ from skyline.errors import TransportError
 from skyline.runtime.transports.base import (
     TRANSPORTS,
     Handler,
+    InFlightLimit,
     Listener,
     Parts,
     Transport,
@@ -81,8 +82,14 @@ class ZmqListener(Listener):
             self._router.bind(address)
         self.address = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
 
-    def serve(self, handler: Handler, stop: threading.Event, threads: int = 1) -> None:
-        if threads == 1:
+    def serve(
+        self,
+        handler: Handler,
+        stop: threading.Event,
+        threads: int = 1,
+        limit: InFlightLimit | None = None,
+    ) -> None:
+        if threads == 1 and limit is None:
             self._serve_inline(handler, stop)
             return
         # Worker threads hand replies to this (socket-owning) thread through a PUSH/PULL pair.
@@ -93,8 +100,12 @@ class ZmqListener(Listener):
         push.connect(wake)
         push_lock = threading.Lock()
 
-        def work(identity: Any, parts: Parts) -> None:
-            reply = handler(parts)
+        def work(identity: Any, parts: Parts, client: Any) -> None:
+            try:
+                reply = handler(parts)
+            finally:
+                if limit is not None:
+                    limit.release(client)
             with push_lock:
                 push.send_multipart([identity, *reply], copy=False)
 
@@ -106,13 +117,25 @@ class ZmqListener(Listener):
                 while not stop.is_set():
                     events = dict(poller.poll(50))
                     if self._router in events:
-                        identity, *parts = self._router.recv_multipart(copy=False)
-                        pool.submit(work, identity, [p.buffer for p in parts])
+                        identity, *frames = self._router.recv_multipart(copy=False)
+                        parts = [p.buffer for p in frames]
+                        client = self._client(identity)
+                        if limit is not None and not limit.admit(client):
+                            self._router.send_multipart([identity, *limit.refuse(parts)])
+                        else:
+                            pool.submit(work, identity, parts, client)
                     if pull in events:
                         self._router.send_multipart(pull.recv_multipart(copy=False), copy=False)
         finally:
             push.close(linger=0)
             pull.close(linger=0)
+
+    def _client(self, identity: zmq.Frame) -> Any:
+        """Who sent a message: the CURVE public key when authenticated (all of one edge's
+        connections count together), else the connection."""
+        if self._auth is not None:
+            return identity.get("User-Id")
+        return identity.bytes
 
     def _serve_inline(self, handler: Handler, stop: threading.Event) -> None:
         """One request at a time in this thread: no hand-offs between threads on the hot path."""
