@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,12 @@ def _pyplot() -> Any:
             "plotting needs matplotlib", fix="pip install 'skyline[plot]' (or matplotlib)"
         ) from exc
     return plt
+
+
+def _mark(ax: Any, vlines: dict[str, float] | None) -> None:
+    """Labelled vertical lines, each in its own dash style."""
+    for (label, x), style in zip((vlines or {}).items(), ("--", ":", "-.", (0, (5, 5)))):
+        ax.axvline(x, color="gray", linestyle=style, label=label)
 
 
 def _finish(plt: Any, fig: Any, ax: Any, path: str | Path) -> Path:
@@ -42,12 +48,14 @@ def line_plot(
     ylabel: str,
     logx: bool = False,
     logy: bool = False,
+    vlines: dict[str, float] | None = None,
 ) -> Path:
-    """One line per series (x, y), saved as PNG."""
+    """One line per series (x, y), saved as PNG; `vlines` marks labelled x positions."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for label, (xs, ys) in series.items():
         ax.plot(xs, ys, marker="o", markersize=3, label=label)
+    _mark(ax, vlines)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if logx:
         ax.set_xscale("log")
@@ -72,4 +80,26 @@ def scatter_plot(
     lo, hi = min([*xs, *ys]) * 0.8, max([*xs, *ys]) * 1.25
     ax.plot([lo, hi], [lo, hi], color="gray", linestyle="--", label="y = x")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xscale="log", yscale="log")
+    return _finish(plt, fig, ax, path)
+
+
+def cdf_plot(
+    samples: Mapping[str, Sequence[float]],
+    path: str | Path,
+    *,
+    title: str,
+    xlabel: str,
+    vlines: dict[str, float] | None = None,
+) -> Path:
+    """Empirical CDF of each sample set (log x when values span more than a decade)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    positive = [v for values in samples.values() for v in values if v > 0]
+    for label, values in samples.items():
+        xs = sorted(values)
+        ax.step(xs, [(i + 1) / len(xs) for i in range(len(xs))], where="post", label=label)
+    _mark(ax, vlines)
+    if positive and max(positive) > 10 * min(positive):
+        ax.set_xscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel="fraction of requests", ylim=(0, 1.02))
     return _finish(plt, fig, ax, path)

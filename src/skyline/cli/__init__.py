@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from skyline import __version__
 from skyline.cli._common import console, err_console
+from skyline.cli.bench import bench_app
 from skyline.cli.demo import demo_command
 from skyline.cli.fl import fl_app
 from skyline.cli.keys import keys_command
@@ -78,6 +79,7 @@ app.command("simulate")(simulate_command)
 app.add_typer(fl_app, name="fl")
 app.command("keys")(keys_command)
 app.command("optimize")(optimize_command)
+app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:
