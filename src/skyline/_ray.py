@@ -18,6 +18,7 @@ from skyline.errors import ConfigError
 def ray_module() -> ModuleType:
     """`import ray`, with an error that names the extra."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # CPU only: no GPU env
     try:
         import ray
     except ImportError as exc:

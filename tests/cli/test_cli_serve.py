@@ -30,8 +30,9 @@ def edge_args(plan: Path, address: str, out: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("curve", [False, True])
-def test_serve_cloud_and_edge_over_tcp(tmp_path: Path, curve: bool) -> None:
+@pytest.mark.parametrize("mode", ["plain", "curve", "ray"])
+def test_serve_cloud_and_edge_over_tcp(tmp_path: Path, mode: str) -> None:
+    curve = mode == "curve"
     plan = tmp_path / "plan.json"
     made = runner.invoke(
         app, ["plan", "small_cnn", "-p", "cloud-only", "--repeats", "1", "--json", str(plan)]
@@ -51,9 +52,10 @@ def test_serve_cloud_and_edge_over_tcp(tmp_path: Path, curve: bool) -> None:
         secure_cloud += ["--allow", str(tmp_path / "allowed")]
         secure_edge = ["--curve-secret", str(tmp_path / "edge1/edge1.key_secret")]
         secure_edge += ["--server-key", str(tmp_path / "cloud/cloud.key")]
+    scale = ["--ray", "--replicas", "1", "--max-batch", "2"] if mode == "ray" else []
     cloud = subprocess.Popen(
         [sys.executable, "-m", "skyline", "serve", "cloud", "--plan", str(plan), "--bind", address,
-         *secure_cloud],
+         *secure_cloud, *scale],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

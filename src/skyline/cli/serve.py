@@ -23,6 +23,7 @@ from skyline.cli._common import (
 from skyline.errors import ConfigError
 from skyline.plan import Plan, load_plans
 from skyline.runtime import CloudWorker, EdgeWorker
+from skyline.runtime.raypool import RayOptions
 from skyline.runtime.transports.curve import CurveClient, CurveServer
 
 serve_app = typer.Typer(help="Run a plan's stages for real over the network.", no_args_is_help=True)
@@ -89,7 +90,14 @@ def serve_cloud(
     upstream: Annotated[
         str | None, typer.Option(help="next node's address, when the plan continues above")
     ] = None,
-    threads: Annotated[int, typer.Option(min=1, help="requests computed at once")] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="requests handled at once (default 1; with --ray or batching, enough to fill "
+            "every replica's batches)",
+        ),
+    ] = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="serve Prometheus /metrics on this port")
     ] = None,
@@ -103,26 +111,53 @@ def serve_cloud(
             help="with --curve-secret: folder of the edges' public keys (NAME.key) to admit"
         ),
     ] = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="compute the stage on a pool of Ray actors")
+    ] = False,
+    replicas: Annotated[int, typer.Option(min=1, help="with --ray: actors in the pool")] = 1,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="with --ray: join this cluster (ray://host:10001) instead of a local one"
+        ),
+    ] = None,
+    max_batch: Annotated[
+        int, typer.Option(min=1, help="merge up to this many concurrent requests per call")
+    ] = 1,
+    batch_wait_ms: Annotated[
+        float, typer.Option(min=0, help="wait at most this long for a batch to fill")
+    ] = 2.0,
+    max_in_flight: Annotated[
+        int | None,
+        typer.Option(min=1, help="refuse a client's requests beyond this many at once"),
+    ] = None,
 ) -> None:
     """Serve one node's stages (default: the node after the origin) to any number of edges."""
     plans = load_plans(plan)
     torch.set_num_threads(1)
+    pool = RayOptions(replicas=replicas, address=address) if ray or address else None
+    slots = pool.replicas * pool.pipeline if pool else 1
     worker = CloudWorker(
         plans,
         _model(plans, model, weights),
         node=node,
         bind_address=bind,
         upstream=upstream,
-        threads=threads,
+        threads=threads or (2 * slots * max_batch if pool or max_batch > 1 else 1),
         slowdown=slowdown,
         codec=codec,
         metrics_port=metrics_port,
         curve=_curve_server(curve_secret, allow),
+        ray=pool,
+        max_batch=max_batch,
+        batch_wait_ms=batch_wait_ms,
+        max_in_flight=max_in_flight,
     )
     console.print(
         key_values(
             {
                 "serving": f"node {worker.node}, plans {', '.join(worker.runners)}",
+                "compute": ", ".join(f"{k} {v}" for k, v in worker.stages.describe().items()),
                 "address": worker.address,
                 "metrics": f"http://127.0.0.1:{worker.metrics_port}/metrics"
                 if worker.metrics_port

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from skyline.errors import FrameError, PlanError, RemoteError, SkylineError, TransportError
+from skyline.errors import (
+    ConfigError,
+    FrameError,
+    PlanError,
+    RemoteError,
+    SkylineError,
+    TransportError,
+)
 from skyline.graph import ModelGraph
 from skyline.plan import Plan
+from skyline.runtime.compute import Batching, LocalStages, StageBackend, StageCall
 from skyline.runtime.hop import HopClient
 from skyline.runtime.metrics import WorkerMetrics
 from skyline.runtime.server import FrameServer
 from skyline.runtime.stages import PlanRunner, StageTimes, runners_for
 from skyline.runtime.transports import Parts, Transport
 from skyline.runtime.transports.curve import CurveClient, CurveServer
+
+if TYPE_CHECKING:
+    from skyline.runtime.raypool import RayOptions
 from skyline.runtime.wire import (
     Frame,
     FrameKind,
@@ -50,6 +62,10 @@ class CloudWorker(FrameServer):
         curve: CurveServer | None = None,
         upstream_curve: CurveClient | None = None,
         max_in_flight: int | None = None,
+        ray: RayOptions | None = None,
+        max_batch: int = 1,
+        batch_wait_ms: float = 2.0,
+        compute_timeout_s: float = 60.0,
     ) -> None:
         self.runners = runners_for(plans, model, slowdown=slowdown, codec=codec)
         first = next(iter(self.runners.values()))
@@ -67,6 +83,12 @@ class CloudWorker(FrameServer):
                     f"the plan runs stages above {self.node!r}, but no upstream address was given",
                     fix="pass upstream= (CLI: --upstream) the next node's address",
                 )
+        self.stages = self._backend(plans, model, ray, threads)
+        if max_batch > 1:
+            self.stages = Batching(
+                self.stages, self.runners, self.node, max_batch=max_batch, max_wait_ms=batch_wait_ms
+            )
+        self.compute_timeout_s = compute_timeout_s
         self.hop = (
             HopClient(upstream, timeout_s=timeout_s, retries=retries, curve=upstream_curve)
             if upstream
@@ -85,6 +107,26 @@ class CloudWorker(FrameServer):
             if self.metrics and metrics_port is not None
             else None
         )
+
+    def _backend(
+        self,
+        plans: Plan | Sequence[Plan],
+        model: nn.Module | ModelGraph,
+        ray: RayOptions | None,
+        threads: int,
+    ) -> StageBackend:
+        if ray is None:
+            return LocalStages(self.runners, threads)
+        if not isinstance(model, nn.Module):
+            raise ConfigError(
+                "a Ray pool needs the model as an nn.Module (each replica captures it)",
+                fix="pass the module, not its ModelGraph",
+            )
+        from skyline.runtime.raypool import RayStages  # Ray is an extra
+
+        digests = {key: r.digest for key, r in self.runners.items()}
+        plans = [plans] if isinstance(plans, Plan) else list(plans)
+        return RayStages(plans, model, digests, ray)
 
     # -- request handling ------------------------------------------------------------------
     def handle(self, parts: Sequence[Any]) -> Parts:
@@ -121,6 +163,7 @@ class CloudWorker(FrameServer):
         """What a client checks before trusting this worker with its plans."""
         return {
             "node": self.node,
+            "compute": self.stages.describe(),
             "plans": {
                 key: {"fingerprint": r.plan.model.fingerprint, "weights": r.digest}
                 for key, r in self.runners.items()
@@ -145,7 +188,16 @@ class CloudWorker(FrameServer):
         runner.check_received(self.node, frame.tensors)
         env: dict[str, Any] = dict(frame.tensors)
         times = StageTimes()
-        runner.run_stage(self.node, env, times)
+        if runner.has_stage(self.node):
+            done = self.stages.submit(StageCall(runner.key, self.node, frame.tensors))
+            try:
+                result = done.result(timeout=self.compute_timeout_s)
+            except FutureTimeout:
+                raise RemoteError(
+                    f"the stage on {self.node!r} took over {self.compute_timeout_s:g} s"
+                ) from None
+            env.update(result.outputs)
+            times.add(self.node, result.compute_ms)
         outcome, error = "remote", None
         upstream_bytes = (0, 0)
         if runner.needs_upstream(position):
@@ -192,6 +244,7 @@ class CloudWorker(FrameServer):
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
         super().close()
+        self.stages.close()
         if self.hop:
             self.hop.close()
         if self.metrics:

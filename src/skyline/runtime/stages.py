@@ -80,11 +80,18 @@ class PlanRunner:
             )
         return self.path.index(node)
 
+    def declared_inputs(self, node: str) -> dict[str, tuple[list[int] | None, str | None]]:
+        """(shape, dtype) the plan declares for each tensor sent up to `node`."""
+        return self._declared.get(self.position(node) - 1, {})
+
+    def has_stage(self, node: str) -> bool:
+        return node in self._modules
+
     def check_received(self, node: str, tensors: dict[str, Any]) -> None:
         """Refuse what the plan does not send up to `node`: other names, shapes or dtypes (a
         worker computes only requests its plan declares, so a bad client cannot make it
         allocate or run anything else)."""
-        declared = self._declared.get(self.position(node) - 1, {})
+        declared = self.declared_inputs(node)
         if set(tensors) != set(declared):
             raise PlanError(
                 f"the request carries tensors {sorted(tensors)}, the plan sends "
