@@ -57,6 +57,7 @@ def test_quick_run_from_the_cli_writes_everything(quick_run):
     assert page.count("data:image/png;base64,") == 2  # latency CDF, accuracy over time
     for source in ("measured", "simulated", "predicted"):
         assert f'<b class="{source}">{source}</b>' in page
+    assert "The stream clock is simulated" in page  # the runner's method, in the report
     assert "f1@after-retrain" in result.output and "edge-cloud-retrain" in result.output
     env = json.loads((out / "environment.json").read_text())
     assert env["quick"] and env["torch"] and env["machine"]["torch_threads"] >= 1

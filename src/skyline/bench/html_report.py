@@ -187,7 +187,11 @@ def write_html_report(run_dir: str | Path) -> Path:
     cells = summarize(run)
     plot_dir = folder / "plots"
     figures = [f for f in [_latency_cdf(run, plot_dir)] if f is not None]
-    figures += runners().get(sc["kind"])().plots(run, plot_dir)
+    runner = runners().get(sc["kind"])()
+    figures += runner.plots(run, plot_dir)
+    method = "".join(
+        f"<p>{html.escape(' '.join(par.split()))}</p>" for par in runner.method.split("\n\n")
+    )
     all_keys = sorted({row.key for row in run.rows})
     full = _table(
         ["metric", *map(html.escape, cells)],
@@ -221,6 +225,7 @@ def write_html_report(run_dir: str | Path) -> Path:
         _leaderboard(run, cells),
         "<h2>Where the numbers come from</h2>",
         _provenance(run),
+        method,
         "<h2>Plots</h2>",
         *(_img(path, caption) for caption, path in figures),
         "<h2>All metrics</h2>",

@@ -113,12 +113,14 @@ class RunData:
 class ScenarioRunner(ABC):
     """Runs one scenario kind. Subclasses set `name`, `strategies`, `settings_model` (validates
     the scenario's `models` and `workload` tables, given as {"models": ..., "workload": ...}),
-    optionally `phases`, and implement `run_seed`."""
+    optionally `phases` (the `@phase` of metric keys) and `method` (how the numbers are obtained,
+    paragraphs for the report), and implement `run_seed`."""
 
     name: ClassVar[str]
     strategies: ClassVar[tuple[str, ...]]
     settings_model: ClassVar[type[BaseModel]]
     phases: ClassVar[tuple[str, ...]] = ()
+    method: ClassVar[str] = ""
 
     @abstractmethod
     def run_seed(self, ctx: SeedContext) -> None:
