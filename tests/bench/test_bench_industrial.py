@@ -54,7 +54,7 @@ def test_quick_run_from_the_cli_writes_everything(quick_run):
     for name in ("results.jsonl", "results.csv", "environment.json", "series.json"):
         assert (out / name).is_file()
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 2  # latency CDF, accuracy over time
+    assert page.count("data:image/png;base64,") == 4  # latency CDF, 2 trade-offs, accuracy
     for source in ("measured", "simulated", "predicted"):
         assert f'<b class="{source}">{source}</b>' in page
     assert "The stream clock is simulated" in page  # the runner's method, in the report

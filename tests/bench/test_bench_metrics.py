@@ -105,3 +105,18 @@ def test_leaderboard_higher_is_better_descends_nan_last():
 def test_leaderboard_by_phase_key():
     scores = {"x": {"detection_delay_ms@late": 80.0}, "y": {"detection_delay_ms@late": 20.0}}
     assert [n for n, _ in m.leaderboard(scores, "detection_delay_ms@late")] == ["y", "x"]
+
+
+def test_pareto_front_in_each_axis_direction():
+    # x: bytes_up (lower better), y: f1 (higher better)
+    points = {
+        "edge": (0.0, 0.3),  # cheapest: on the front
+        "retrain": (500.0, 0.9),  # best f1: on the front
+        "cloud": (2000.0, 0.3),  # dominated by edge (same f1, more bytes) and by retrain
+        "mid": (600.0, 0.5),  # dominated by retrain (fewer bytes, higher f1)
+        "broken": (math.nan, 1.0),  # left out
+    }
+    assert m.pareto_front(points, "bytes_up", "f1") == ["edge", "retrain"]
+    # both lower-is-better: (latency, bytes)
+    both = {"a": (1.0, 5.0), "b": (2.0, 2.0), "c": (2.0, 3.0), "d": (1.0, 5.0)}
+    assert m.pareto_front(both, "latency_p95_ms", "bytes_up") == ["a", "d", "b"]

@@ -58,6 +58,7 @@ DOC = {
     "topology": "edge-cloud",
     "strategies": ["slow", "fast"],
     "metrics": ["latency_p95_ms", "f1@late"],
+    "pareto": [["latency_p95_ms", "f1@late"]],
     "workload": {"requests": 50},
     "quick": {"seeds": 1, "workload": {"requests": 5}},
 }
@@ -74,6 +75,7 @@ def parse(**changes):
         ({"strategies": ["fast", "warp"]}, r"strategies\[1\] = 'warp'.*use some of: fast, slow"),
         ({"metrics": ["latency_ms"]}, r"metrics\[0\] = 'latency_ms': unknown metric.*f1"),
         ({"metrics": ["f1@early"]}, r"metrics\[0\] = 'f1@early': test-toy has no phase.*late"),
+        ({"pareto": [["f1", "joules"]]}, r"pareto\[0\]\[1\] = 'joules': unknown metric"),
         ({"seeds": 0}, r"seeds = 0: .*greater than or equal to 1. Fix: set seeds"),
         ({"strategies": []}, r"strategies = \[\]: .*Fix: set strategies \(strategies to compare"),
         ({"speed": 3}, r"speed = 3: unknown key. Fix: remove it"),
@@ -157,7 +159,8 @@ def test_run_folder_csv_jsonl_and_report(tmp_path):
     assert first["unit"] == "ms" and first["lower_is_better"] is True
     assert load_run(tmp_path).rows == run.rows
     page = write_html_report(tmp_path).read_text()
-    assert page.count("data:image/png;base64,") == 1  # the latency CDF
+    assert page.count("data:image/png;base64,") == 2  # latency CDF, trade-off
+    assert "Pareto-optimal: fast." in page  # fast: lower latency and higher F1
     # ranked by the first metric (p95 latency, lower is better): fast before slow
     board = page[page.index("Leaderboard") : page.index("Where the numbers")]
     assert board.index("<td>fast</td>") < board.index("<td>slow</td>")

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skyline.bench.metrics import leaderboard, split_key
-from skyline.bench.plots import cdf_plot
+from skyline.bench.metrics import leaderboard, pareto_front, split_key
+from skyline.bench.plots import cdf_plot, pareto_plot
 from skyline.bench.runner import SOURCES, RunData, runners
 from skyline.bench.suite import load_run
 
@@ -113,15 +113,15 @@ def _cell_html(cell: Cell | None) -> str:
     return f'<span class="{klass}">{html.escape(cell.text())}</span> <small>{tags}</small>'
 
 
-def _column(key: str) -> str:
-    """Column title: key, unit and which way is better."""
+def _label(key: str) -> str:
+    """Column or axis title: key, unit and which way is better."""
     metric, _ = split_key(key)
-    return f"{html.escape(key)} ({metric.unit}, {'↓' if metric.lower_is_better else '↑'})"
+    return f"{key} ({metric.unit}, {'↓' if metric.lower_is_better else '↑'})"
 
 
 def _leaderboard(run: RunData, cells: dict[str, dict[str, Cell]]) -> str:
     keys: list[str] = run.scenario["metrics"]
-    header = ["rank", "strategy", *(_column(k) for k in keys)]
+    header = ["rank", "strategy", *(html.escape(_label(k)) for k in keys)]
     rows = [
         [str(i + 1), html.escape(name), *(_cell_html(cells[name].get(k)) for k in keys)]
         for i, name in enumerate(ranked(cells, keys[0]))
@@ -179,6 +179,40 @@ def _latency_cdf(run: RunData, out: Path) -> tuple[str, Path] | None:
     return "Latency CDF per strategy, pooled over seeds; the source is in brackets.", path
 
 
+def _tradeoffs(
+    run: RunData, cells: dict[str, dict[str, Cell]], out: Path
+) -> list[tuple[str, Path]]:
+    """One plot per scenario `pareto` pair: strategies' means and their Pareto front."""
+    figures = []
+    for x_key, y_key in run.scenario.get("pareto", []):
+        points = {
+            name: (by_key[x_key].mean, by_key[y_key].mean)
+            for name, by_key in cells.items()
+            if x_key in by_key and y_key in by_key
+        }
+        if not points:
+            continue
+        front = pareto_front(points, x_key, y_key)
+        stem = f"pareto_{x_key}_vs_{y_key}".replace("@", "_at_")
+        path = pareto_plot(
+            points,
+            front,
+            out / f"{stem}.png",
+            title=f"{y_key} vs {x_key}",
+            xlabel=_label(x_key),
+            ylabel=_label(y_key),
+        )
+        sources = sorted(
+            {s for name in points for k in (x_key, y_key) for s in cells[name][k].sources}
+        )
+        caption = (
+            f"Trade-off, mean over seeds per strategy; Pareto-optimal: {', '.join(front)}. "
+            f"Sources: {', '.join(sources)}."
+        )
+        figures.append((caption, path))
+    return figures
+
+
 def write_html_report(run_dir: str | Path) -> Path:
     """`report.html` in `run_dir` (plots also as PNGs under `plots/`); returns its path."""
     folder = Path(run_dir)
@@ -187,6 +221,7 @@ def write_html_report(run_dir: str | Path) -> Path:
     cells = summarize(run)
     plot_dir = folder / "plots"
     figures = [f for f in [_latency_cdf(run, plot_dir)] if f is not None]
+    figures += _tradeoffs(run, cells, plot_dir)
     runner = runners().get(sc["kind"])()
     figures += runner.plots(run, plot_dir)
     method = "".join(

@@ -197,3 +197,20 @@ def leaderboard(
         return (not finite, sign * value if finite else 0.0, item[0])
 
     return sorted(scores.items(), key=order)
+
+
+def pareto_front(points: Mapping[str, tuple[float, float]], x_key: str, y_key: str) -> list[str]:
+    """Names whose (x, y) no other point dominates (as good on both axes, better on one), each
+    axis in its metric's direction; points with a non-finite coordinate are left out. Sorted by
+    x, best first."""
+    signs = [1.0 if split_key(k)[0].lower_is_better else -1.0 for k in (x_key, y_key)]
+    costs = {
+        name: (signs[0] * x, signs[1] * y)
+        for name, (x, y) in points.items()
+        if math.isfinite(x) and math.isfinite(y)
+    }
+
+    def dominated(c: tuple[float, float]) -> bool:
+        return any(o[0] <= c[0] and o[1] <= c[1] and o != c for o in costs.values())
+
+    return sorted((n for n, c in costs.items() if not dominated(c)), key=lambda n: costs[n])

@@ -103,3 +103,24 @@ def cdf_plot(
         ax.set_xscale("log")
     ax.set(title=title, xlabel=xlabel, ylabel="fraction of requests", ylim=(0, 1.02))
     return _finish(plt, fig, ax, path)
+
+
+def pareto_plot(
+    points: Mapping[str, tuple[float, float]],
+    front: Sequence[str],
+    path: str | Path,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+) -> Path:
+    """Labelled points with the Pareto-optimal ones joined by a dashed line (in `front` order)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for label, (x, y) in points.items():
+        ax.scatter([x], [y], s=30, label=label, zorder=3)
+    if len(front) > 1:
+        xs, ys = zip(*(points[name] for name in front))
+        ax.plot(xs, ys, color="gray", linestyle="--", label="Pareto front")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return _finish(plt, fig, ax, path)

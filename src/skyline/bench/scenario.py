@@ -74,6 +74,11 @@ class BenchScenario(BaseModel):
     metrics: list[str] = Field(
         min_length=1, description="metric[@phase] columns; the first ranks", examples=[["f1"]]
     )
+    pareto: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="(x, y) metric-key pairs plotted as trade-offs with their Pareto front",
+        examples=[[["bytes_up", "f1"]]],
+    )
     models: dict[str, Any] = Field(default_factory=dict, description="runner-specific models")
     workload: dict[str, Any] = Field(default_factory=dict, description="runner-specific workload")
     links: dict[str, LinkOverride] = Field(
@@ -99,20 +104,28 @@ class BenchScenario(BaseModel):
                     loc=("strategies", i),
                     value=name,
                 )
-        for i, key in enumerate(self.metrics):
+        keyed: list[tuple[tuple[str | int, ...], str]] = [
+            (("metrics", i), key) for i, key in enumerate(self.metrics)
+        ]
+        keyed += [
+            (("pareto", i, j), key)
+            for i, pair in enumerate(self.pareto)
+            for j, key in enumerate(pair)
+        ]
+        for loc, key in keyed:
             metric, _, phase = key.partition("@")
             if metric not in METRICS:
                 raise _invalid(
                     f"unknown metric {metric!r}",
                     f"use one of: {', '.join(METRICS.names())}",
-                    loc=("metrics", i),
+                    loc=loc,
                     value=key,
                 )
             if phase and phase not in runner.phases:
                 raise _invalid(
                     f"{self.kind} has no phase {phase!r}",
                     f"use one of: {', '.join(runner.phases) or '(none: drop @...)'}",
-                    loc=("metrics", i),
+                    loc=loc,
                     value=key,
                 )
         return self
