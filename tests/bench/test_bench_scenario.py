@@ -72,6 +72,8 @@ def parse(**changes):
     ("changes", "expected"),
     [
         ({"kind": "nope"}, r"kind = 'nope': unknown scenario kind 'nope'.*industrial"),
+        ({"kind": "skyline.bench.metrics:Metric"}, r"kind = .*not a ScenarioRunner subclass"),
+        ({"kind": "tests_toy:ToyRunner"}, r"kind = .*cannot import module 'tests_toy'"),
         ({"strategies": ["fast", "warp"]}, r"strategies\[1\] = 'warp'.*use some of: fast, slow"),
         ({"metrics": ["latency_ms"]}, r"metrics\[0\] = 'latency_ms': unknown metric.*f1"),
         ({"metrics": ["f1@early"]}, r"metrics\[0\] = 'f1@early': test-toy has no phase.*late"),

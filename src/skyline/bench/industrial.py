@@ -360,7 +360,7 @@ class IndustrialRunner(ScenarioRunner):
         free_s = 0.0
         for i in range(n):
             arrival = float(stream.arrival_s[i])
-            if pending and arrival >= pending[0][0]:
+            while pending and arrival >= pending[0][0]:  # the newest arrived weights win
                 current.load_state_dict(pending.pop(0)[1])
                 out.swaps_s.append(arrival)
             x = torch.from_numpy(stream.windows[i : i + 1])[:, None]
@@ -375,7 +375,7 @@ class IndustrialRunner(ScenarioRunner):
                 out.bytes_up += stream.windows[i].nbytes
                 shipped = cloud.receive(i)
                 if shipped is not None:
-                    pending.append(shipped)
+                    pending = sorted([*pending, shipped], key=lambda p: p[0])
                     out.bytes_down += _state_bytes(current)
             if i % 2000 == 0:
                 progress(i / n)

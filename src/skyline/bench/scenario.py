@@ -33,7 +33,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from skyline.bench.metrics import METRICS
-from skyline.bench.runner import ScenarioRunner, runners
+from skyline.bench.runner import RUNNERS, ScenarioRunner, runners
 from skyline.errors import ConfigError, SkylineError
 from skyline.topology import BandwidthTrace, Topology, load_topology
 from skyline.topology.spec import _invalid  # the shared error-with-fix for validators
@@ -92,6 +92,7 @@ class BenchScenario(BaseModel):
     def _known_names(self) -> Self:
         try:
             runner = runners().get(self.kind)
+            RUNNERS.check(runner)  # a 'module:Class' kind is explained, not failed later
         except SkylineError as exc:
             raise _invalid(
                 str(exc.args[0]).split(". Fix: ")[0], exc.fix or "", loc=("kind",), value=self.kind
