@@ -4,7 +4,6 @@ the Ray backend (pinned to 127.0.0.1, a private temp dir, usage stats off)."""
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from skyline._ray import local_init_args
+from skyline._ray import local_init_args, ray_env
 from skyline.errors import ConfigError
 from skyline.fl._flower import flower
 from skyline.fl.client import ClientSpec, client_app
@@ -216,7 +215,7 @@ def simulate(
             failure.append(exc)
 
     temp = tempfile.mkdtemp(prefix="skyray")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray_env()
     for name in ("flwr", "ray"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:

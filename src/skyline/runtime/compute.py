@@ -96,8 +96,10 @@ class _Pending:
 
 class Batching(StageBackend):
     """Dynamic batching in front of `inner`: when the backend has a free slot, the requests
-    waiting for the same plan and node (up to `max_batch`, waiting at most `max_wait_ms` after
-    the first for more) go as one call concatenated along dim 0, and each gets its rows back.
+    waiting for the same plan and node (up to `max_batch`) go as one call concatenated along
+    dim 0, and each gets its rows back. While other calls are in flight a batch waits at most
+    `max_wait_ms` for more requests; an idle backend gets a lone request at once, so batching
+    never slows a lightly loaded worker.
 
     Only plans whose stage is checked batch-safe at start (outputs keep one row per request and
     match the unbatched ones) are merged; others go one by one. A batched float result may
@@ -124,6 +126,8 @@ class Batching(StageBackend):
         self.batchable = {key for key, r in runners.items() if batch_safe(inner, r, node)}
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._slots = threading.Semaphore(inner.capacity)
+        self._busy = 0  # calls in flight in `inner`
+        self._busy_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="skyline-batcher", daemon=True)
         self._thread.start()
 
@@ -149,7 +153,7 @@ class Batching(StageBackend):
             self._slots.acquire()  # wait for a free slot: meanwhile requests pile up
             batch = [first]
             if first.call.key in self.batchable:
-                deadline = time.monotonic() + self.max_wait_s
+                deadline = time.monotonic() + (self.max_wait_s if self._busy else 0.0)
                 while len(batch) < self.max_batch:
                     try:
                         item = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
@@ -163,17 +167,18 @@ class Batching(StageBackend):
             self._dispatch(batch)
 
     def _dispatch(self, batch: list[_Pending]) -> None:
+        self._count_busy(+1)
         try:
             merged = merge([p.call for p in batch])
             future = self.inner.submit(merged)
         except Exception as exc:  # a merge or submit failure fails these requests only
-            self._slots.release()
+            self._count_busy(-1)
             for p in batch:
                 p.future.set_exception(exc)
             return
 
         def done(f: Future[StageResult]) -> None:
-            self._slots.release()
+            self._count_busy(-1)
             try:
                 parts = unmerge(f.result(), len(batch))
             except Exception as exc:
@@ -184,6 +189,12 @@ class Batching(StageBackend):
                 p.future.set_result(part)
 
         future.add_done_callback(done)
+
+    def _count_busy(self, change: int) -> None:
+        with self._busy_lock:
+            self._busy += change
+        if change < 0:
+            self._slots.release()
 
     def close(self) -> None:
         self._queue.put(None)

@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -58,10 +59,28 @@ class StageActor:
     def pid(self) -> int:
         return os.getpid()
 
-    def compute(
-        self, key: str, node: str, tensors: dict[str, torch.Tensor]
-    ) -> tuple[dict[str, Any], float]:
-        return compute(self.runners[key], node, tensors)
+    def compute(self, key: str, node: str, tensors: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        outputs, ms = compute(self.runners[key], node, from_arrays(tensors))
+        return to_arrays(outputs), ms
+
+
+def to_arrays(tensors: dict[str, Any]) -> dict[str, Any]:
+    """Tensors as numpy arrays where numpy has the dtype: Ray serializes arrays without a copy
+    (measured 1.3x faster per call than torch tensors for 400 KB)."""
+    return {
+        name: t.numpy() if isinstance(t, torch.Tensor) and t.dtype != torch.bfloat16 else t
+        for name, t in tensors.items()
+    }
+
+
+def from_arrays(values: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of `to_arrays` (read-only arrays Ray hands out are copied, not aliased)."""
+    return {
+        name: torch.from_numpy(v if v.flags.writeable else v.copy())
+        if isinstance(v, np.ndarray)
+        else v
+        for name, v in values.items()
+    }
 
 
 class RayStages(StageBackend):
@@ -85,9 +104,7 @@ class RayStages(StageBackend):
             max_task_retries=options.max_restarts,
         )(StageActor)
         self._model = ray.put(model)  # kept referenced: a restarted replica reads it again
-        self.actors = [
-            actor_cls.remote(list(plans), self._model) for _ in range(options.replicas)
-        ]
+        self.actors = [actor_cls.remote(list(plans), self._model) for _ in range(options.replicas)]
         try:
             held = ray.get([a.digests.remote() for a in self.actors])
         except ray.exceptions.RayError as exc:
@@ -110,7 +127,7 @@ class RayStages(StageBackend):
         with self._lock:
             i = min(range(len(self.actors)), key=self._outstanding.__getitem__)
             self._outstanding[i] += 1
-        ref = self.actors[i].compute.remote(call.key, call.node, call.tensors)
+        ref = self.actors[i].compute.remote(call.key, call.node, to_arrays(call.tensors))
         result: Future[StageResult] = Future()
 
         def done(f: Future[Any]) -> None:
@@ -121,7 +138,7 @@ class RayStages(StageBackend):
             except Exception as exc:  # Ray's errors become ours, naming the replica
                 result.set_exception(RemoteError(f"Ray replica {i} failed: {exc}"))
                 return
-            result.set_result(StageResult(outputs, ms, where=f"ray:{i}"))
+            result.set_result(StageResult(from_arrays(outputs), ms, where=f"ray:{i}"))
 
         ref.future().add_done_callback(done)
         return result
