@@ -22,8 +22,10 @@ from skyline.optimize.nas_latency import (
     LatencyPredictor,
     features,
     measure_latency_ms,
+    measure_parts_ms,
     median_ape,
 )
+from skyline.optimize.nas_lut import LookupTablePredictor
 from skyline.optimize.nas_space import Arch, SearchSpace, build
 
 SPACE = SearchSpace()
@@ -93,6 +95,44 @@ def test_predictor_recovers_a_known_linear_law_and_round_trips(tmp_path):
     assert median_ape([pred.predict_ms(a) for a in held], truth) < 1e-6
     loaded = LatencyPredictor.load(pred.save(tmp_path / "p.json"))
     assert loaded == pred
+
+
+def test_the_block_table_covers_every_arch():
+    table = set(SPACE.blocks())
+    assert len(table) == len(SPACE.blocks())  # no duplicates
+    for arch in [SPACE.baseline(), SPACE.largest(), *archs(300, seed=3)]:
+        assert set(SPACE.layout(arch)) <= table
+    small = SearchSpace(widths=(1.0,), depths=(1,), kernels=(3,), expansions=(1,))
+    assert set(small.blocks()) == set(small.layout(small.baseline()))
+
+
+def test_lookup_table_sums_blocks_and_calibrates(tmp_path):
+    blocks = SPACE.blocks()
+    cost = {b: 0.01 * (1 + i % 7) for i, b in enumerate(blocks)}  # a fake device
+    lut = LookupTablePredictor.from_measurements("fake", SPACE, blocks, list(cost.values()), 0.05)
+    arch = SPACE.baseline()
+    assert lut.table_sum_ms(arch) == pytest.approx(0.05 + sum(cost[b] for b in SPACE.layout(arch)))
+    # whole archs run 10 % slower than their parts alone, plus 0.2 ms: calibration finds it
+    sample = archs(12)
+    measured = [1.1 * lut.table_sum_ms(a) + 0.2 for a in sample]
+    fitted = lut.calibrate(sample, measured)
+    assert (fitted.scale, fitted.offset_ms) == pytest.approx((1.1, 0.2))
+    held = archs(10, seed=2)
+    truth = [1.1 * lut.table_sum_ms(a) + 0.2 for a in held]
+    assert median_ape([fitted.predict_ms(a) for a in held], truth) < 1e-9
+    assert LookupTablePredictor.load(fitted.save(tmp_path / "lut.json")) == fitted
+    partial = LookupTablePredictor.from_measurements("fake", SPACE, blocks[:3], [1.0] * 3, 0.1)
+    with pytest.raises(ConfigError, match="never timed"):
+        partial.predict_ms(SPACE.largest())
+    with pytest.raises(ConfigError, match="at least two"):
+        lut.calibrate(sample[:1], measured[:1])
+
+
+def test_measured_parts_are_positive():
+    blocks_ms, tail_ms = measure_parts_ms(
+        SPACE, SPACE.blocks()[:3], repeats=1, round_s=0.005, warmup_s=0.0
+    )
+    assert len(blocks_ms) == 3 and all(0 < m < 1000 for m in [*blocks_ms, tail_ms])
 
 
 def test_median_ape_hand_case():

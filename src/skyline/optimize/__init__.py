@@ -30,7 +30,13 @@ from skyline.optimize.nas import (
     search,
     train_accuracy,
 )
-from skyline.optimize.nas_latency import LatencyPredictor, measure_latency_ms, median_ape
+from skyline.optimize.nas_latency import (
+    LatencyPredictor,
+    measure_latency_ms,
+    measure_parts_ms,
+    median_ape,
+)
+from skyline.optimize.nas_lut import LookupTablePredictor
 from skyline.optimize.nas_space import Arch, SearchSpace, Stage
 from skyline.optimize.nas_space import build as build_arch
 from skyline.optimize.ort import OrtModel, export_onnx, quantize_int8
@@ -64,6 +70,7 @@ __all__ = [
     "IncrementalEdge",
     "IncrementalTrainer",
     "LatencyPredictor",
+    "LookupTablePredictor",
     "MemoryLimit",
     "ModelVersion",
     "OrtModel",
@@ -87,6 +94,7 @@ __all__ = [
     "load_variants",
     "low_rank",
     "measure_latency_ms",
+    "measure_parts_ms",
     "median_ape",
     "output_layers",
     "parameter_count",

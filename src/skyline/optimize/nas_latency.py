@@ -32,7 +32,15 @@ from scipy.optimize import nnls
 
 from skyline.emulation.throttle import DeviceThrottle
 from skyline.errors import ConfigError, EmulationError
-from skyline.optimize.nas_space import Arch, SearchSpace, build
+from skyline.optimize.nas_space import (
+    Arch,
+    BlockSpec,
+    SearchSpace,
+    block_from_dict,
+    block_module,
+    block_to_dict,
+    build,
+)
 
 PREDICTOR_SCHEMA = "skyline.nas.latency/v1"
 FEATURES = (
@@ -160,14 +168,47 @@ def measure_latency_ms(
     slowed more, and less repeatably, than its quota says. `on_round(r)` is called as round
     r finishes (for progress display).
     """
-    if repeats < 1 or round_s <= 0 or warmup_s < 0 or not archs:
+    return _measure(
+        [{"arch": a.to_dict()} for a in archs],
+        space,
+        throttle=throttle,
+        repeats=repeats,
+        round_s=round_s,
+        warmup_s=warmup_s,
+        cpu=cpu,
+        on_round=on_round,
+    )
+
+
+def measure_parts_ms(
+    space: SearchSpace, blocks: Sequence[BlockSpec], **options: Any
+) -> tuple[list[float], float]:
+    """Measured latency (ms) of each block alone and of the tail (pooling + classifier), as
+    `measure_latency_ms` times whole archs: the entries of a lookup table."""
+    items = [{"block": block_to_dict(b)} for b in blocks] + [{"tail": True}]
+    ms = _measure(items, space, **options)
+    return ms[:-1], ms[-1]
+
+
+def _measure(
+    items: list[dict[str, Any]],
+    space: SearchSpace,
+    *,
+    throttle: DeviceThrottle | None = None,
+    repeats: int = 5,
+    round_s: float = 0.1,
+    warmup_s: float = 0.05,
+    cpu: int | None = None,
+    on_round: Callable[[int], None] | None = None,
+) -> list[float]:
+    if repeats < 1 or round_s <= 0 or warmup_s < 0 or not items:
         raise ConfigError(
-            f"repeats={repeats}, round_s={round_s}, warmup_s={warmup_s}, {len(archs)} archs",
+            f"repeats={repeats}, round_s={round_s}, warmup_s={warmup_s}, {len(items)} nets",
             fix="use repeats >= 1, round_s > 0, warmup_s >= 0 and at least one arch",
         )
     job = {
         "space": space.to_dict(),
-        "archs": [a.to_dict() for a in archs],
+        "items": items,
         "repeats": repeats,
         "round_s": round_s,
         "warmup_s": warmup_s,
@@ -210,10 +251,25 @@ def _child() -> None:
     if job["cpu"] is not None:
         os.sched_setaffinity(0, {job["cpu"]})
     space = SearchSpace.from_dict(job["space"])
-    models = [build(Arch.from_dict(a), space).eval() for a in job["archs"]]
-    x = torch.randn(1, *space.input_shape, generator=torch.Generator().manual_seed(0))
+    nets = [_net(item, space) for item in job["items"]]
     with torch.inference_mode():
-        for model in models:
+        for model, x in nets:
             _round_ms(model, x, job["warmup_s"])
         for _ in range(job["repeats"]):
-            print(json.dumps([_round_ms(m, x, job["round_s"]) for m in models]), flush=True)
+            print(json.dumps([_round_ms(m, x, job["round_s"]) for m, x in nets]), flush=True)
+
+
+def _net(item: dict[str, Any], space: SearchSpace) -> tuple[torch.nn.Module, torch.Tensor]:
+    """A measurement item as (module, batch-1 input): a whole arch, one block, or the tail."""
+    gen = torch.Generator().manual_seed(0)
+    if "arch" in item:
+        return build(Arch.from_dict(item["arch"]), space).eval(), torch.randn(
+            1, *space.input_shape, generator=gen
+        )
+    if "block" in item:
+        spec = block_from_dict(item["block"])
+        first = spec.convs[0]
+        x = torch.randn(1, first.cin, first.height, first.width, generator=gen)
+        return block_module(spec).eval(), x
+    head = space.layout(space.baseline())[-1].convs[0]
+    return space.tail_module().eval(), torch.randn(1, head.cout, *head.out_hw, generator=gen)

@@ -9,10 +9,11 @@ read, so the predicted and the built network cannot drift apart.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from torch import nn
@@ -268,6 +269,34 @@ class SearchSpace:
         blocks.append(BlockSpec((ConvSpec(cin, self.head_channels, 1, 1, 1, h, w),)))
         return blocks
 
+    def blocks(self) -> list[BlockSpec]:
+        """Every distinct block any arch of the space can hold (stem and head included): a
+        block depends only on its stage's choices and the previous stage's width, so one arch
+        per (stage, previous width, choices) with two blocks in that stage covers them all."""
+        found: dict[BlockSpec, None] = {}
+        default = Stage(self.widths[0], min(self.depths), self.kernels[0], self.expansions[0])
+        repeat = 2 if max(self.depths) >= 2 else 1
+        for i in range(len(self.strides)):
+            for prev in self.widths if i else self.widths[:1]:
+                for width, kernel, expansion in itertools.product(
+                    self.widths, self.kernels, self.expansions
+                ):
+                    stages = [default] * len(self.strides)
+                    if i:
+                        stages[i - 1] = replace(default, width=prev)
+                    depth = _nearest([d for d in self.depths if d <= repeat], repeat)
+                    stages[i] = Stage(width, depth, kernel, expansion)
+                    found.update(dict.fromkeys(self.layout(Arch(tuple(stages)))))
+        return list(found)
+
+    def tail_module(self) -> nn.Sequential:
+        """What follows the head conv: global pooling and the classifier."""
+        return nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(self.head_channels, self.num_classes),
+        )
+
     def param_count(self, arch: Arch) -> int:
         convs = sum(c.params for b in self.layout(arch) for c in b.convs)
         return convs + self.head_channels * self.num_classes + self.num_classes
@@ -318,11 +347,19 @@ def build(arch: Arch, space: SearchSpace | None = None, *, seed: int = 0) -> nn.
     blocks = space.layout(arch)
 
     def make() -> nn.Module:
-        return nn.Sequential(
-            *(_Block(b) for b in blocks),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(space.head_channels, space.num_classes),
-        )
+        return nn.Sequential(*(_Block(b) for b in blocks), *space.tail_module())
 
     return seeded_build(seed, make)
+
+
+def block_module(spec: BlockSpec, *, seed: int = 0) -> nn.Module:
+    """One block alone, as `build` makes it (for timing it in a lookup table)."""
+    return seeded_build(seed, lambda: _Block(spec))
+
+
+def block_to_dict(spec: BlockSpec) -> dict[str, Any]:
+    return {"convs": [asdict(c) for c in spec.convs], "residual": spec.residual}
+
+
+def block_from_dict(data: dict[str, Any]) -> BlockSpec:
+    return BlockSpec(tuple(ConvSpec(**c) for c in data["convs"]), bool(data["residual"]))
