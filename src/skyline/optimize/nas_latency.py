@@ -149,35 +149,9 @@ class LatencyPredictor:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def measure_latency_ms(
-    archs: Sequence[Arch],
-    space: SearchSpace,
-    *,
-    throttle: DeviceThrottle | None = None,
-    repeats: int = 5,
-    round_s: float = 0.1,
-    warmup_s: float = 0.05,
-    cpu: int | None = None,
-    on_round: Callable[[int], None] | None = None,
-) -> list[float]:
-    """Measured batch-1 latency (ms) of each arch in one child process, throttled if given.
-
-    Rounds go over all archs in turn (as `bench.stats.alternated_median_ms`), so a burst of
-    load from elsewhere hits one round of many archs, and the median over rounds drops it.
-    `cpu` pins the child to that CPU: a throttled process that migrates between CPUs is
-    slowed more, and less repeatably, than its quota says. `on_round(r)` is called as round
-    r finishes (for progress display).
-    """
-    return _measure(
-        [{"arch": a.to_dict()} for a in archs],
-        space,
-        throttle=throttle,
-        repeats=repeats,
-        round_s=round_s,
-        warmup_s=warmup_s,
-        cpu=cpu,
-        on_round=on_round,
-    )
+def measure_latency_ms(archs: Sequence[Arch], space: SearchSpace, **options: Any) -> list[float]:
+    """Measured batch-1 latency (ms) of each arch in one child process; `options` as `timed`."""
+    return timed([{"arch": a.to_dict()} for a in archs], space, **options)
 
 
 def measure_parts_ms(
@@ -186,11 +160,11 @@ def measure_parts_ms(
     """Measured latency (ms) of each block alone and of the tail (pooling + classifier), as
     `measure_latency_ms` times whole archs: the entries of a lookup table."""
     items = [{"block": block_to_dict(b)} for b in blocks] + [{"tail": True}]
-    ms = _measure(items, space, **options)
+    ms = timed(items, space, **options)
     return ms[:-1], ms[-1]
 
 
-def _measure(
+def timed(
     items: list[dict[str, Any]],
     space: SearchSpace,
     *,
@@ -201,6 +175,15 @@ def _measure(
     cpu: int | None = None,
     on_round: Callable[[int], None] | None = None,
 ) -> list[float]:
+    """Measured batch-1 latency (ms) of each item (`{"arch": ...}`, `{"block": ...}` or
+    `{"tail": True}`) in one child process, throttled if given.
+
+    Rounds go over all items in turn (as `bench.stats.alternated_median_ms`), so a burst of
+    load from elsewhere hits one round of many items, and the median over rounds drops it.
+    `cpu` pins the child to that CPU: a throttled process that migrates between CPUs is
+    slowed more, and less repeatably, than its quota says. `on_round(r)` is called as round
+    r finishes (for progress display).
+    """
     if repeats < 1 or round_s <= 0 or warmup_s < 0 or not items:
         raise ConfigError(
             f"repeats={repeats}, round_s={round_s}, warmup_s={warmup_s}, {len(items)} nets",
