@@ -67,9 +67,25 @@ def test_detection_delay_and_event_recall():
     assert math.isnan(m.event_recall([], alarms))
 
 
+def test_top1_accuracy_over_many_classes():
+    # classes 0..3; right at positions 0, 2, 3 of 5
+    assert m.top1_accuracy([0, 1, 2, 3, 3], [0, 2, 2, 3, 1]) == pytest.approx(3 / 5)
+    with pytest.raises(ConfigError, match="equal"):
+        m.top1_accuracy([1, 2], [1])
+
+
+def test_exit_rate_counts_exits_before_the_final():
+    # final exit is 2: exits 0 and 1 are early, so 3 of 5 samples left early
+    assert m.exit_rate([0, 2, 1, 2, 0], 2) == pytest.approx(3 / 5)
+    assert m.exit_rate([2, 2], 2) == 0.0
+    with pytest.raises(ConfigError, match="no values"):
+        m.exit_rate([], 2)
+
+
 def test_registry_directions():
     lower = {"latency_p50_ms", "latency_p95_ms", "deadline_miss_rate", "bytes_up", "energy_j"}
     higher = {"accuracy", "precision", "recall", "f1", "throughput_rps", "event_recall"}
+    higher |= {"top1_accuracy", "exit_rate"}
     assert all(m.METRICS.get(n).lower_is_better for n in lower)
     assert not any(m.METRICS.get(n).lower_is_better for n in higher)
     assert m.METRICS.get("latency_p95_ms").timing and not m.METRICS.get("f1").timing

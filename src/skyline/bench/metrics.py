@@ -64,6 +64,20 @@ _metric(
 )
 _metric("retrain_time_s", "s", lower=True, timing=True, description="wall time of retraining")
 _metric("model_swaps", "count", lower=True, timing=False, description="models shipped (bytes_down)")
+_metric(
+    "top1_accuracy",
+    "fraction",
+    lower=False,
+    timing=False,
+    description="share of samples whose predicted class is the label (any number of classes)",
+)
+_metric(
+    "exit_rate",
+    "fraction",
+    lower=False,
+    timing=False,
+    description="share of samples answered at an early exit (less compute)",
+)
 
 
 def _values(values: Iterable[float], what: str) -> np.ndarray:
@@ -109,6 +123,21 @@ def energy_j(
         + power.idle_w * idle_s
         + 8 * (power.tx_j_per_bit * tx_bytes + power.rx_j_per_bit * rx_bytes)
     )
+
+
+def top1_accuracy(labels: Labels, predicted: Labels) -> float:
+    """Share of samples whose predicted class equals the label, for any number of classes."""
+    y, p = np.asarray(labels), np.asarray(predicted)
+    if y.shape != p.shape or y.size == 0:
+        raise ConfigError(
+            f"{y.size} labels vs {p.size} predictions", fix="pass equal, non-empty sequences"
+        )
+    return float(np.mean(y == p))
+
+
+def exit_rate(exits: Iterable[float], final_exit: int) -> float:
+    """Share of samples that left at an exit numbered below `final_exit` (exits count from 0)."""
+    return float(np.mean(_values(exits, "exit_rate") < final_exit))
 
 
 def _confusion(y_true: Labels, y_pred: Labels) -> tuple[int, int, int, int]:
