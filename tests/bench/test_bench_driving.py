@@ -11,8 +11,10 @@ import torch
 from typer.testing import CliRunner
 
 from skyline.bench.driving import DrivingWorkload, drive, exit_run
+from skyline.bench.scenario import load_bench_scenario, parse_bench_scenario
 from skyline.bench.suite import load_run, run_benchmark
 from skyline.cli import app
+from skyline.errors import ConfigError
 from skyline.exits import fashion_exit_net
 
 WORKLOAD = DrivingWorkload(
@@ -35,6 +37,13 @@ def test_route_rate_falls_with_distance_and_handover_cuts_the_link():
     assert route.known_mbps(51) == pytest.approx(1e-3)  # frame 50 met the outage
     assert route.known_mbps(52) == route.up_mbps[51]
     assert route.known_mbps(0) == route.up_mbps[0]
+
+
+def test_a_drive_without_frames_is_refused_with_a_fix():
+    with pytest.raises(ConfigError, match=r"workload\.route_m = 1\.0: the drive lasts.*Fix: "):
+        parse_bench_scenario(
+            {**load_bench_scenario("driving").model_dump(), "workload": {"route_m": 1.0}}
+        )
 
 
 def test_exit_run_stops_confident_crops_early():

@@ -40,11 +40,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Self, cast
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from skyline.bench import metrics
@@ -60,6 +60,7 @@ from skyline.runtime.adapt import Replanner
 from skyline.sched.observation import Observation
 from skyline.sched.policies import create as create_policy
 from skyline.topology import BandwidthTrace, PowerModel, Tier, Topology
+from skyline.topology.spec import _invalid  # the shared error-with-fix for validators
 
 _METHOD = __doc__ or ""  # the module docstring: how the numbers are obtained, for the report
 _CONFIG = ConfigDict(frozen=True, extra="forbid")
@@ -73,8 +74,10 @@ class DrivingModels(BaseModel):
     model_config = _CONFIG
 
     width: int = Field(1, ge=1, description="channel multiplier of fashion_exit_net")
-    train_samples: int = Field(8000, ge=100, description="training images", examples=[8000])
-    holdout: int = Field(1000, ge=100, description="held-out images for exit thresholds")
+    train_samples: int = Field(
+        8000, ge=100, le=50_000, description="training images", examples=[8000]
+    )
+    holdout: int = Field(1000, ge=100, le=10_000, description="held-out images for exit thresholds")
     epochs: int = Field(2, ge=1, description="training epochs", examples=[2])
     lr: float = Field(2e-3, gt=0, description="Adam learning rate")
     batch: int = Field(128, ge=1, description="minibatch size")
@@ -101,6 +104,22 @@ class DrivingWorkload(BaseModel):
     handover_ms: float = Field(200.0, ge=0, description="link outage at each handover, ms")
     planner: str = Field("neurosurgeon", description="planner of the split strategies")
     hysteresis: float = Field(0.1, ge=0, lt=1, description="adaptive-split re-plan margin")
+
+    @property
+    def frames(self) -> int:
+        return int(self.route_m / self.speed_mps * self.fps)
+
+    @model_validator(mode="after")
+    def _some_frames(self) -> Self:
+        if self.frames < 2:
+            raise _invalid(
+                f"the drive lasts {self.route_m / self.speed_mps:g} s: {self.frames} frame(s) "
+                f"at {self.fps:g} per second",
+                "lengthen route_m or raise fps so the drive has at least two frames",
+                loc=("route_m",),
+                value=self.route_m,
+            )
+        return self
 
 
 class DrivingSettings(BaseModel):
@@ -140,7 +159,7 @@ class Route:
 
 def drive(w: DrivingWorkload, peak_mbps: float) -> Route:
     """The vehicle's frames along the road, attached to the nearest RSU."""
-    t_s = np.arange(int(w.route_m / w.speed_mps * w.fps)) / w.fps
+    t_s = np.arange(w.frames) / w.fps
     x_m = t_s * w.speed_mps
     rsu_x = np.arange(w.rsu_spacing_m / 2, w.route_m + w.rsu_spacing_m, w.rsu_spacing_m)
     along = np.abs(x_m[:, None] - rsu_x[None, :])
