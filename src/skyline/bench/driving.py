@@ -399,7 +399,6 @@ class DrivingRunner(ScenarioRunner):
     def run_seed(self, ctx: SeedContext) -> None:
         world = _World(ctx)
         route, w = world.route, world.w
-        inside = route.outages_s
         ctx.series.update(
             {
                 "latency_ms": {},
@@ -411,7 +410,7 @@ class DrivingRunner(ScenarioRunner):
                     round(float(route.up_mbps[i]), 4) if route.link_up(i) else 0.0
                     for i in range(len(route.t_s))
                 ],
-                "handover_m": [round(start * w.speed_mps, 3) for start, _ in inside],
+                "handover_m": [round(start * w.speed_mps, 3) for start, _ in route.outages_s],
                 "thresholds": list(world.thresholds),
             }
         )
