@@ -1,6 +1,7 @@
 """Workers over real transports: exact outputs, fallback when the cloud is lost, garbage-proof."""
 
 import threading
+import time
 import urllib.request
 import uuid
 
@@ -128,7 +129,7 @@ def test_a_client_over_its_in_flight_limit_is_refused_and_others_are_served(mode
     tensors = {t.name: torch.zeros(t.shape, dtype=getattr(torch, t.dtype)) for t in cut.tensors}
     parts = [bytes(p) for p in encode_frame(Frame(FrameKind.REQUEST, 1, tensors))]
     with CloudWorker(
-        plan2, model, bind_address=addr("zmq"), max_in_flight=2, slowdown=2000, threads=4
+        plan2, model, bind_address=addr("zmq"), max_in_flight=2, slowdown=300, threads=4
     ) as cloud:
         greedy = zmq.Context.instance().socket(zmq.DEALER)
         greedy.connect(cloud.address)
@@ -148,6 +149,24 @@ def test_a_client_over_its_in_flight_limit_is_refused_and_others_are_served(mode
     refused = [r for r in replies if r.kind is FrameKind.ERROR]
     assert len(refused) >= 5
     assert all("in flight" in r.meta["error"] and r.request_id == 1 for r in refused)
+
+
+def test_a_request_its_client_gave_up_on_is_not_computed(model, inputs, plan2):
+    (cut,) = [c for c in plan2.cuts if c.direction == "up"]
+    tensors = {t.name: torch.zeros(t.shape, dtype=getattr(torch, t.dtype)) for t in cut.tensors}
+    with CloudWorker(plan2, model, bind_address=addr("zmq"), expiry_grace_s=0.5) as cloud:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.connect(cloud.address)
+        for expires, kind in ((time.time() - 5, FrameKind.ERROR), (None, FrameKind.RESPONSE)):
+            meta = {"plan": plan2.key} | ({"expires_unix": expires} if expires else {})
+            sock.send_multipart(encode_frame(Frame(FrameKind.REQUEST, 3, tensors, meta)))
+            assert sock.poll(5000)
+            reply = decode_frame(sock.recv_multipart())
+            assert reply.kind is kind, reply.meta
+            assert ("expired" in (reply.meta.get("error") or "")) == (kind is FrameKind.ERROR)
+        sock.close(linger=0)
+        hop = HopClient(cloud.address, timeout_s=5, retries=0)  # stamps a fresh expiry
+        assert hop.call(Frame(FrameKind.REQUEST, 4, tensors, {"plan": plan2.key})).frame.meta
 
 
 def test_in_flight_limit_counts_per_client():

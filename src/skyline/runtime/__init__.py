@@ -3,6 +3,7 @@
 from skyline.runtime.cloud import CloudWorker
 from skyline.runtime.edge import EdgeWorker
 from skyline.runtime.hop import HopClient
+from skyline.runtime.raypool import RayOptions
 from skyline.runtime.records import RequestRecord
 from skyline.runtime.stages import PlanRunner, weights_digest
 from skyline.runtime.transports import Listener, Transport, bind, connect
@@ -14,6 +15,7 @@ __all__ = [
     "HopClient",
     "Listener",
     "PlanRunner",
+    "RayOptions",
     "RequestRecord",
     "ShapedTransport",
     "Transport",

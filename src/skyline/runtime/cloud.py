@@ -66,6 +66,7 @@ class CloudWorker(FrameServer):
         max_batch: int = 1,
         batch_wait_ms: float = 2.0,
         compute_timeout_s: float = 60.0,
+        expiry_grace_s: float | None = 1.0,
     ) -> None:
         self.runners = runners_for(plans, model, slowdown=slowdown, codec=codec)
         first = next(iter(self.runners.values()))
@@ -89,6 +90,7 @@ class CloudWorker(FrameServer):
                 self.stages, self.runners, self.node, max_batch=max_batch, max_wait_ms=batch_wait_ms
             )
         self.compute_timeout_s = compute_timeout_s
+        self.expiry_grace_s = expiry_grace_s
         self.hop = (
             HopClient(upstream, timeout_s=timeout_s, retries=retries, curve=upstream_curve)
             if upstream
@@ -183,6 +185,13 @@ class CloudWorker(FrameServer):
         return runner
 
     def _compute(self, frame: Frame) -> tuple[Frame, dict[str, str], str]:
+        expires = frame.meta.get("expires_unix")
+        if (
+            self.expiry_grace_s is not None
+            and isinstance(expires, int | float)
+            and time.time() > expires + self.expiry_grace_s
+        ):  # the client gave up long ago: computing it would only delay everyone queued behind
+            raise RemoteError("request expired before it was computed (the client gave up)")
         runner = self._runner(frame)
         position = runner.position(self.node)
         runner.check_received(self.node, frame.tensors)

@@ -60,10 +60,15 @@ class HopClient:
         return transport
 
     def call(self, frame: Frame, codecs: Mapping[str, str] | None = None) -> HopReply:
-        parts = encode_frame(frame, codecs)
-        sent = frame_nbytes(parts)
+        """Each attempt of a REQUEST carries `expires_unix`, the wall-clock time this client
+        stops waiting for it, so a worker can skip work nobody will read."""
+        sent = 0
         last: Exception | None = None
         for attempt in range(1, self.retries + 2):
+            if frame.kind is FrameKind.REQUEST:
+                frame.meta["expires_unix"] = time.time() + self.timeout_s
+            parts = encode_frame(frame, codecs)
+            sent += frame_nbytes(parts)
             try:
                 reply_parts = self._transport().request(parts, self.timeout_s)
             except TransportError as exc:
@@ -76,7 +81,7 @@ class HopClient:
                 )
             if reply.kind is FrameKind.ERROR:
                 raise RemoteError(f"{self._name()} answered: {reply.meta.get('error', '?')}")
-            return HopReply(reply, sent * attempt, frame_nbytes(reply_parts), attempt)
+            return HopReply(reply, sent, frame_nbytes(reply_parts), attempt)
         raise TransportError(
             f"{self._name()} unreachable after {self.retries + 1} attempts: {last}"
         )
