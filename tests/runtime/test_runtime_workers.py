@@ -68,6 +68,22 @@ def test_lost_cloud_falls_back_locally_and_loses_nothing(model, inputs, plan2):
     edge.close()
 
 
+def test_a_circuit_breaker_skips_a_lost_cloud_until_its_cooldown_ends(model, inputs, plan2):
+    address = f"inproc://{uuid.uuid4().hex}"
+    edge = EdgeWorker(plan2, model, cloud=address, timeout_s=0.2, retries=0, cooldown_s=0.5)
+    edge.infer(*inputs)  # nothing listens: waits out the timeout once
+    edge.infer(*inputs)  # then falls back at once
+    first, second = edge.records
+    assert first.outcome == second.outcome == "fallback"
+    assert "not retried" in second.error and second.latency_ms < first.latency_ms
+    with CloudWorker(plan2, model, bind_address=address):
+        time.sleep(0.5)
+        edge.infer(*inputs)
+    assert edge.records[-1].outcome == "remote"
+    with pytest.raises(PlanError, match="cooldown"):
+        EdgeWorker(plan2, model, cloud=address, cooldown_s=-1)
+
+
 def test_middle_node_finishes_when_cloud_is_lost(model, inputs, plan3):
     with CloudWorker(
         plan3,

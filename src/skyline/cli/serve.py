@@ -180,6 +180,12 @@ def serve_edge(
     warmup: Annotated[int, typer.Option(min=0, help="unmeasured requests first")] = 2,
     timeout_s: Annotated[float, typer.Option(help="seconds to wait for each reply")] = 10.0,
     retries: Annotated[int, typer.Option(min=0, help="retries before falling back locally")] = 2,
+    cooldown_s: Annotated[
+        float,
+        typer.Option(
+            min=0, help="after the cloud fails to answer, run locally this long before retrying"
+        ),
+    ] = 0.0,
     slowdown: Slowdown = 1.0,
     codec: Codec = None,
     weights: Weights = None,
@@ -203,6 +209,7 @@ def serve_edge(
         cloud=cloud,
         timeout_s=timeout_s,
         retries=retries,
+        cooldown_s=cooldown_s,
         slowdown=slowdown,
         codec=codec,
         curve=_curve_client(curve_secret, server_key),

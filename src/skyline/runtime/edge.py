@@ -51,7 +51,9 @@ class EdgeWorker:
     `exits` are early-exit rules in the order the origin computes their values: the origin
     stage runs in pieces, each ending once a rule's value exists, and a rule that returns a
     result ends the request there (outcome "exit"); None goes on. `version` names the model
-    served; `swap_model` replaces it between requests."""
+    served; `swap_model` replaces it between requests. With `cooldown_s`, a next node that
+    did not answer is not tried again for that long (a circuit breaker): requests meanwhile
+    fall back at once instead of each waiting out the timeouts."""
 
     def __init__(
         self,
@@ -67,8 +69,13 @@ class EdgeWorker:
         exits: Sequence[ExitRule] = (),
         version: int = 0,
         curve: CurveClient | None = None,
+        cooldown_s: float = 0.0,
     ) -> None:
+        if cooldown_s < 0:
+            raise PlanError(f"cooldown_s={cooldown_s} < 0", fix="use 0 (off) or a few seconds")
         self._options: dict[str, Any] = {"slowdown": slowdown, "codec": codec}
+        self.cooldown_s = cooldown_s
+        self._down_until = 0.0  # monotonic time before which the next node is not tried
         runner = PlanRunner(plan, model, **self._options)
         self.node = plan.path[0]
         remote = runner.needs_upstream(0)
@@ -199,6 +206,10 @@ class EdgeWorker:
         record: RequestRecord,
     ) -> Outcome:
         assert self.hop is not None
+        if time.monotonic() < self._down_until:
+            record.error = f"{self.hop.peer} did not answer; not retried for {self.cooldown_s:g} s"
+            runner.run_beyond(0, env, times)
+            return "fallback"
         up = runner.up[0]
         frame = Frame(FrameKind.REQUEST, request_id, {n: env[n] for n in up}, {"plan": runner.key})
         try:
@@ -206,6 +217,8 @@ class EdgeWorker:
         except (TransportError, RemoteError, FrameError) as exc:
             record.error = str(exc)
             record.attempts = self.hop.retries + 1
+            if isinstance(exc, TransportError):
+                self._down_until = time.monotonic() + self.cooldown_s
             runner.run_beyond(0, env, times)
             return "fallback"
         env.update(reply.frame.tensors)
