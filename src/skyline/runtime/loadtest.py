@@ -49,6 +49,8 @@ KNOWN_ERRORS: tuple[str, ...] = (
     r"too many requests in flight",  # the cloud's per-client limit
     r"took over [\d.]+ s",  # the cloud's compute timeout
     r"Ray replica \d+ failed",  # a replica died more often than Ray restarts it
+    r"request expired before it was computed",  # the cloud skipped work its client gave up on
+    r"did not answer; not retried",  # the edge's circuit breaker during a cooldown
 )
 _KNOWN = re.compile("|".join(KNOWN_ERRORS))
 
