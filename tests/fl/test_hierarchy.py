@@ -1,12 +1,13 @@
 """The orchestrator over the in-process fake Grid (tests/fl/conftest.py): exact FedAvg, byte
 accounting per tier, dropout, Byzantine clients, DP accounting across rounds."""
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
 import pytest
 from flower_fakes import LocalGrid
-from flwr.app import RecordDict
+from flwr.app import Message, RecordDict
 
 from skyline.errors import ConfigError
 from skyline.fl import DPSGD, Dropout, FLConfig, ServerDP, Task, client_app
@@ -108,3 +109,20 @@ def test_server_dp_reports_flowers_accountant() -> None:
 def test_bad_configs_fail_before_training(changes: dict[str, object], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         replace(BASE, **changes).orchestrator()  # type: ignore[arg-type]
+
+
+class ReversedGrid(LocalGrid):
+    """Replies in the opposite order, as Flower's Ray simulation may return them."""
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> list[Message]:
+        return list(super().send_and_receive(messages, timeout=timeout))[::-1]
+
+
+def test_aggregate_is_bit_identical_whatever_the_reply_order() -> None:
+    config = replace(BASE, rounds=2)
+    in_order, _, _ = execute(config)
+    grid = ReversedGrid(client_app(config.client_spec()), TASK.clients)
+    reversed_order = config.orchestrator().run(grid, config.rounds)
+    assert all(np.array_equal(a, b) for a, b in zip(in_order, reversed_order, strict=True))

@@ -309,6 +309,9 @@ class HierarchicalFL:
         n_bad += sum(sent) - n_ok - n_bad  # timed out: never answered
         out: list[Arrays] = []
         for j, replies in enumerate(per_group):
+            # Replies arrive in a timing-dependent order and a float sum depends on its order:
+            # aggregate by client id, so a rerun from the same seed gives the same weights.
+            replies.sort(key=lambda r: int(r.content["metrics"][CID_KEY]))
             arrays, _ = strategies[j].aggregate_train(round_, replies) if replies else (None, None)
             out.append(arrays.to_numpy_ndarrays() if arrays is not None else weights[j])
         return out, n_ok, n_bad, seconds

@@ -14,11 +14,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from skyline.data import digits, fashion_mnist, partition
+from skyline.data import breast_cancer, digits, fashion_mnist, partition, standardize
 from skyline.errors import ConfigError
 
 Weights = list[np.ndarray]
-DATASETS = ("fashion_mnist", "digits")
+DATASETS = ("fashion_mnist", "digits", "breast_cancer")
+CLASSES = {"fashion_mnist": 10, "digits": 10, "breast_cancer": 2}
+TABULAR = frozenset({"breast_cancer"})  # feature vectors: only the MLP applies
 MODELS = ("mlp", "cnn")
 PARTITIONS = ("dirichlet", "shards", "quantity", "iid")
 
@@ -48,6 +50,11 @@ class Task:
                 raise ConfigError(
                     f"task {field}={value!r} is unknown", fix=f"use one of {', '.join(allowed)}"
                 )
+        if self.dataset in TABULAR and self.model != "mlp":
+            raise ConfigError(
+                f"task model={self.model!r} needs images; {self.dataset} is tabular",
+                fix="use model='mlp'",
+            )
         for field, number in (
             ("clients", self.clients),
             ("batch_size", self.batch_size),
@@ -64,14 +71,18 @@ class Task:
 
 @functools.lru_cache(maxsize=4)
 def _datasets(name: str, seed: int) -> tuple[TensorDataset, TensorDataset]:
+    """(train, test); sklearn's datasets are split 80/20 by `seed`, tabular features
+    standardized with training statistics only."""
     if name == "fashion_mnist":
         return fashion_mnist("train"), fashion_mnist("test")
-    full = digits()
+    full = breast_cancer() if name == "breast_cancer" else digits()
     order = np.random.default_rng(seed).permutation(len(full))
     cut = int(0.8 * len(order))
     train, test = (
         TensorDataset(*(t[order[s]] for t in full.tensors)) for s in (slice(cut), slice(cut, None))
     )
+    if name in TABULAR:
+        train, test = standardize(train, test)
     return train, test
 
 
@@ -118,7 +129,7 @@ def build_model(task: Task) -> nn.Module:
     """A fresh model, identical in every process for the same seed."""
     train, _ = _datasets(task.dataset, task.seed)
     shape = tuple(train.tensors[0].shape[1:])
-    classes = 10
+    classes = CLASSES[task.dataset]
     torch.manual_seed(task.seed)
     if task.model == "mlp":
         return nn.Sequential(
