@@ -31,6 +31,13 @@ def test_throughput_and_bytes():
     assert m.bytes_up([1024, 1024, 512]) == 2560
 
 
+def test_comm_time_sums_rounds_in_sequence():
+    # three rounds transferring 0.5 s, 0.25 s and 1.25 s one after another
+    assert m.comm_time_s([0.5, 0.25, 1.25]) == pytest.approx(2.0)
+    with pytest.raises(ConfigError, match="no values"):
+        m.comm_time_s([])
+
+
 def test_energy_from_power_model():
     power = PowerModel(idle_w=2.0, active_w=5.0, tx_j_per_bit=1e-6, rx_j_per_bit=5e-7)
     # 5 W * 2 s + 2 W * 3 s + 1000 B * 8 * 1e-6 + 2000 B * 8 * 5e-7 = 10 + 6 + 0.008 + 0.008
@@ -90,6 +97,21 @@ def test_registry_directions():
     assert not any(m.METRICS.get(n).lower_is_better for n in higher)
     assert m.METRICS.get("latency_p95_ms").timing and not m.METRICS.get("f1").timing
     assert m.METRICS.get("energy_j").unit == "J" and m.METRICS.get("bytes_up").unit == "bytes"
+
+
+def test_fl_metrics_registered_lower_is_better_and_not_timing():
+    units = {
+        "epsilon": "epsilon",
+        "bytes_device_edge": "bytes",
+        "bytes_edge_cloud": "bytes",
+        "comm_time_s": "s",
+    }
+    for name, unit in units.items():
+        spec = m.METRICS.get(name)
+        assert spec.unit == unit and spec.lower_is_better and not spec.timing, name
+    # a smaller epsilon is a stronger guarantee: it ranks first, a run without DP last
+    scores = {"z1": {"epsilon": 20.5}, "z4": {"epsilon": 3.1}, "none": {}}
+    assert [n for n, _ in m.leaderboard(scores, "epsilon")] == ["z4", "z1", "none"]
 
 
 def test_metric_keys():

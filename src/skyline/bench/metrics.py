@@ -79,6 +79,35 @@ _metric(
     description="share of samples answered at an early exit (less compute)",
 )
 
+_metric(
+    "epsilon",
+    "epsilon",
+    lower=True,
+    timing=False,
+    description="(epsilon, delta)-DP privacy-loss bound from an accountant, at the stated delta",
+)
+_metric(
+    "bytes_device_edge",
+    "bytes",
+    lower=True,
+    timing=False,
+    description="bytes over device-edge links, both directions",
+)
+_metric(
+    "bytes_edge_cloud",
+    "bytes",
+    lower=True,
+    timing=False,
+    description="bytes over edge-cloud links, both directions",
+)
+_metric(
+    "comm_time_s",
+    "s",
+    lower=True,
+    timing=False,
+    description="transfer time predicted from link specs, summed over rounds",
+)
+
 
 def _values(values: Iterable[float], what: str) -> np.ndarray:
     arr = np.asarray(list(values), dtype=float)
@@ -112,6 +141,12 @@ def throughput_rps(completed: int, duration_s: float) -> float:
 def bytes_up(message_bytes: Iterable[float]) -> int:
     """Total bytes of the messages sent up (edge to cloud)."""
     return int(sum(message_bytes))
+
+
+def comm_time_s(round_s: Iterable[float]) -> float:
+    """Communication time of a run whose rounds transfer one after another: the sum of each
+    round's (predicted) transfer time."""
+    return float(np.sum(_values(round_s, "comm_time_s")))
 
 
 def energy_j(

@@ -163,7 +163,7 @@ RUNNERS: PluginRegistry[ScenarioRunner] = PluginRegistry(
 
 # Modules whose import registers the built-in runners (imported on first lookup, since they
 # pull in models and data generators that listing the CLI should not pay for).
-_BUILTIN = ("skyline.bench.industrial", "skyline.bench.driving")
+_BUILTIN = ("skyline.bench.industrial", "skyline.bench.driving", "skyline.bench.healthcare")
 
 
 def runners() -> PluginRegistry[ScenarioRunner]:
