@@ -141,7 +141,7 @@ def fit_device(
             "heldout_median_ape_le_10pct": median_ape(held, ms[n_fit:]) <= 0.10,
             "heldout_max_ape": max(abs(p - m) / m for p, m in zip(held, ms[n_fit:])),
         }
-    report["lut"] |= {"scale": predictors["lut"].scale, "offset_ms": predictors["lut"].offset_ms}
+    report["lut"]["scale"] = predictors["lut"].scale  # type: ignore[union-attr]
     report["features"]["coef_ms"] = predictors["features"].coef  # type: ignore[union-attr]
     return predictors, report
 
