@@ -2,8 +2,10 @@
 
 import os
 import signal
+import sys
 import threading
 import time
+import types
 from concurrent.futures import Future
 
 import numpy as np
@@ -160,8 +162,18 @@ def test_replicas_that_cannot_load_the_model_are_explained(ray_cluster, convnet)
     from skyline.runtime.raypool import RayOptions
 
     model, plan = convnet
-    with pytest.raises(ConfigError, match="importable module"):
-        CloudWorker(plan, model, ray=RayOptions(replicas=1))
+    # a class from a module only this process has: Ray workers cannot import it (a test
+    # module's class may be importable by workers, depending on who started the cluster)
+    ghost_module = types.ModuleType("skyline_ghost_models")
+    ghost_module.Ghost = type("Ghost", (ConvNet,), {"__module__": ghost_module.__name__})
+    sys.modules[ghost_module.__name__] = ghost_module
+    try:
+        ghost = ghost_module.Ghost().eval()
+        ghost.load_state_dict(model.state_dict())
+        with pytest.raises(ConfigError, match="importable module"):
+            CloudWorker(plan, ghost, ray=RayOptions(replicas=1))
+    finally:
+        del sys.modules[ghost_module.__name__]
 
 
 @pytest.mark.slow
