@@ -126,3 +126,14 @@ def test_aggregate_is_bit_identical_whatever_the_reply_order() -> None:
     grid = ReversedGrid(client_app(config.client_spec()), TASK.clients)
     reversed_order = config.orchestrator().run(grid, config.rounds)
     assert all(np.array_equal(a, b) for a, b in zip(in_order, reversed_order, strict=True))
+
+
+def test_label_flip_stays_within_a_binary_task() -> None:
+    # a label-flipping client on 2-class data must train (flipped labels 0/1, not 8/9)
+    task = Task(dataset="breast_cancer", clients=4, lr=0.1)
+    config = FLConfig(task=task, mode="flat", edges=2, rounds=1, attack="label_flip")
+    spec = replace(config.client_spec(), byzantine=frozenset(range(task.clients)))
+    start = get_weights(build_model(task))
+    delta, metrics = local_update(spec, 0, start, {ROUND_KEY: 1}, RecordDict())
+    assert metrics["num-examples"] == len(client_data(task, 0))
+    assert all(np.isfinite(d).all() for d in delta)

@@ -19,7 +19,15 @@ from skyline.fl.attacks import create_attack
 from skyline.fl.compress import create_codec
 from skyline.fl.dropout import Dropout
 from skyline.fl.privacy import DPSGD, private_training
-from skyline.fl.task import Task, build_model, client_data, get_weights, set_weights, train_local
+from skyline.fl.task import (
+    CLASSES,
+    Task,
+    build_model,
+    client_data,
+    get_weights,
+    set_weights,
+    train_local,
+)
 
 ROUND_KEY = "skyline-round"
 CID_KEY = "cid"
@@ -78,7 +86,7 @@ def local_update(
     data = client_data(task, cid)
     attack = create_attack(spec.attack) if cid in spec.byzantine else None
     if attack is not None:
-        data = TensorDataset(data.tensors[0], attack.labels(data.tensors[1], 10))
+        data = TensorDataset(data.tensors[0], attack.labels(data.tensors[1], CLASSES[task.dataset]))
     seed = task.seed * 100_003 + round_ * 1_009 + cid
     metrics: dict[str, float] = {}
     if spec.dp is None:
