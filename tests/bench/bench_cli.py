@@ -16,3 +16,11 @@ def run_quick(out: Path, kind: str) -> tuple[Path, Result]:
         app, ["bench", "run", kind, "--quick", "--out", str(out)]
     )
     return out, result
+
+
+def written_report(out: Path, result: Result) -> str:
+    """Check the run succeeded and wrote its data files; the report page's HTML."""
+    assert result.exit_code == 0, result.output
+    for name in ("results.jsonl", "results.csv", "environment.json", "series.json"):
+        assert (out / name).is_file()
+    return (out / "report.html").read_text()
