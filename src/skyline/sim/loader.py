@@ -46,7 +46,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import tomllib
 import typing
 from importlib import resources
 from pathlib import Path
@@ -56,6 +55,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
+from skyline._scenario_file import packaged_names, read_scenario_toml, trace_csv
 from skyline.errors import ConfigError
 from skyline.graph import ModelGraph
 from skyline.sim.spec import Scenario
@@ -66,43 +66,20 @@ _PACKAGED = resources.files("skyline.sim") / "scenarios"
 
 def scenario_names() -> list[str]:
     """The example scenarios shipped with Skyline (`skyline simulate small`)."""
-    files = (p.name for p in _PACKAGED.iterdir())
-    return sorted(name.removesuffix(".toml") for name in files if name.endswith(".toml"))
+    return packaged_names(_PACKAGED)
 
 
 def load_scenario(source: str | Path) -> Scenario:
     """A packaged scenario by name, or a .toml scenario file."""
-    if isinstance(source, str) and source in scenario_names():
-        text = (_PACKAGED / f"{source}.toml").read_text(encoding="utf-8")
-        return parse_scenario(tomllib.loads(text), where=f"scenario {source!r}: ")
-    path = Path(source)
-    if path.suffix.lower() != ".toml" or not path.is_file():
-        raise ConfigError(
-            f"{str(source)!r} is neither a packaged scenario nor an existing .toml file",
-            fix=f"use one of {', '.join(scenario_names())}, or the path of a scenario file",
-        )
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:  # its message carries line and column
-        raise ConfigError(
-            f"{path}: TOML syntax error: {exc}", fix="correct the syntax at that line"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"cannot read {path}: {exc}", fix="check it is a readable text file"
-        ) from None
-    doc.setdefault("name", path.stem)
+    doc, where_prefix, path = read_scenario_toml(source, _PACKAGED)
+    if path is None:
+        return parse_scenario(doc, where=where_prefix)
     for where, table in _workload_tables(doc):
         if "file" in table:
             table.update(_read_trace(path, where, table.pop("file")))
     for where, link in _link_tables(doc):
         if isinstance(link.get("trace"), str):
-            csv_path = path.parent / link["trace"]
-            if not csv_path.is_file():
-                raise ConfigError(
-                    f"{path}: {where}.trace = {link['trace']!r}: {csv_path} not found",
-                    fix="give a time_s,up_mbps,down_mbps CSV relative to the scenario file",
-                )
+            csv_path = trace_csv(path, where, link["trace"])
             link["trace"] = BandwidthTrace.from_csv(csv_path).model_dump()
     mobility = doc.get("mobility")
     if isinstance(mobility, dict) and "file" in mobility:
@@ -112,7 +89,7 @@ def load_scenario(source: str | Path) -> Scenario:
         if isinstance(task, dict) and "graph" in task:
             for key, value in _read_graph(path, i, task.pop("graph")).items():
                 task.setdefault(key, value)
-    return parse_scenario(doc, where=f"{path}: ")
+    return parse_scenario(doc, where=where_prefix)
 
 
 def parse_scenario(doc: dict[str, Any], *, where: str = "") -> Scenario:
