@@ -44,7 +44,6 @@ from skyline._ray import ensure_ray  # noqa: E402
 from skyline.bench import machine_info  # noqa: E402
 from skyline.graph import profile  # noqa: E402
 from skyline.plan import Plan, Problem  # noqa: E402
-from skyline.runtime.compute import compute  # noqa: E402
 from skyline.runtime.hop import HopClient  # noqa: E402
 from skyline.runtime.stages import runners_for  # noqa: E402
 from skyline.runtime.wire import Frame, FrameKind  # noqa: E402
@@ -197,8 +196,8 @@ def serve_app(plan: Plan, replicas: int) -> Any:
         async def __call__(self, request: Request) -> Response:
             body = await request.body()
             x = torch.frombuffer(bytearray(body), dtype=torch.float32)
-            outputs, ms = compute(
-                self.runner, "cloud", {self.name: x.view(*serving_models.CUT_SHAPE)}
+            outputs, ms = self.runner.compute(
+                "cloud", {self.name: x.view(*serving_models.CUT_SHAPE)}
             )
             (out,) = outputs.values()
             return Response(out.numpy().tobytes(), headers={"x-compute-ms": f"{ms:.6f}"})

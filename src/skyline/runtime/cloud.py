@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import nn
 
@@ -22,13 +22,11 @@ from skyline.plan import Plan
 from skyline.runtime.compute import Batching, LocalStages, StageBackend, StageCall
 from skyline.runtime.hop import HopClient
 from skyline.runtime.metrics import WorkerMetrics
+from skyline.runtime.raypool import RayOptions, RayStages  # Ray itself is imported lazily
 from skyline.runtime.server import FrameServer
 from skyline.runtime.stages import PlanRunner, StageTimes, runners_for
 from skyline.runtime.transports import Parts, Transport
 from skyline.runtime.transports.curve import CurveClient, CurveServer
-
-if TYPE_CHECKING:
-    from skyline.runtime.raypool import RayOptions
 from skyline.runtime.wire import (
     Frame,
     FrameKind,
@@ -124,8 +122,6 @@ class CloudWorker(FrameServer):
                 "a Ray pool needs the model as an nn.Module (each replica captures it)",
                 fix="pass the module, not its ModelGraph",
             )
-        from skyline.runtime.raypool import RayStages  # Ray is an extra
-
         digests = {key: r.digest for key, r in self.runners.items()}
         plans = [plans] if isinstance(plans, Plan) else list(plans)
         return RayStages(plans, model, digests, ray)

@@ -59,16 +59,6 @@ class StageBackend(ABC):
         """Release threads, actors or clusters the backend holds."""
 
 
-def compute(
-    runner: PlanRunner, node: str, tensors: Mapping[str, Any]
-) -> tuple[dict[str, Any], float]:
-    """`node`'s stage of `runner` on `tensors`: (the values it sends, ms)."""
-    module = runner.stage_module(node)
-    env = dict(tensors)
-    ms = runner.timed(module, env)
-    return {name: env[name] for name in module.sends}, ms
-
-
 class LocalStages(StageBackend):
     """Computes on `workers` threads of this process."""
 
@@ -81,7 +71,7 @@ class LocalStages(StageBackend):
         return self._pool.submit(self._run, call)
 
     def _run(self, call: StageCall) -> StageResult:
-        outputs, ms = compute(self.runners[call.key], call.node, call.tensors)
+        outputs, ms = self.runners[call.key].compute(call.node, call.tensors)
         return StageResult(outputs, ms)
 
     def close(self) -> None:

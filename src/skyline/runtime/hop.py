@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -65,9 +65,11 @@ class HopClient:
         sent = 0
         last: Exception | None = None
         for attempt in range(1, self.retries + 2):
-            if frame.kind is FrameKind.REQUEST:
-                frame.meta["expires_unix"] = time.time() + self.timeout_s
-            parts = encode_frame(frame, codecs)
+            sending = frame
+            if frame.kind is FrameKind.REQUEST:  # a copy: the caller's frame stays as given
+                expires = {"expires_unix": time.time() + self.timeout_s}
+                sending = replace(frame, meta={**frame.meta, **expires})
+            parts = encode_frame(sending, codecs)
             sent += frame_nbytes(parts)
             try:
                 reply_parts = self._transport().request(parts, self.timeout_s)

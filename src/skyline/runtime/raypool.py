@@ -21,7 +21,7 @@ from torch import nn
 from skyline._ray import ensure_ray
 from skyline.errors import ConfigError, RemoteError
 from skyline.plan import Plan
-from skyline.runtime.compute import StageBackend, StageCall, StageResult, compute
+from skyline.runtime.compute import StageBackend, StageCall, StageResult
 from skyline.runtime.stages import runners_for
 
 
@@ -60,7 +60,7 @@ class StageActor:
         return os.getpid()
 
     def compute(self, key: str, node: str, tensors: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        outputs, ms = compute(self.runners[key], node, from_arrays(tensors))
+        outputs, ms = self.runners[key].compute(node, from_arrays(tensors))
         return to_arrays(outputs), ms
 
 

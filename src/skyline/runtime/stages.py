@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,11 +139,12 @@ class PlanRunner:
             elapsed *= self.slowdown
         return elapsed * 1e3
 
-    def run_stage(self, node: str, env: dict[str, Any], times: StageTimes) -> None:
-        """Run `node`'s stage (if it has one) on `env`, adding its outputs to `env`."""
-        ms = self._run(node, env)
-        if ms is not None:
-            times.add(node, ms)
+    def compute(self, node: str, tensors: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
+        """`node`'s stage on `tensors` alone: (the values it sends, ms)."""
+        module = self.stage_module(node)
+        env = dict(tensors)
+        ms = self.timed(module, env)
+        return {name: env[name] for name in module.sends}, ms
 
     def run_beyond(self, position: int, env: dict[str, Any], times: StageTimes) -> None:
         """Fallback: run every stage above `position` here, because the next hop is lost."""
