@@ -2,13 +2,14 @@
 
 1. Measure batch-1 latency (one torch thread, median over alternated rounds) of `--archs`
    random archs of the MobileNet-like space (`skyline.optimize.nas_space`; half of them drawn
-   from the memory-feasible part the search explores, where the smallest archs live) on the
-   host and on
-   an emulated edge (the same child process inside a `DeviceThrottle` cgroup at
-   `--edge-speed` of a CPU; skipped, and said so, where cgroups are unavailable), and every
-   distinct block of the space alone (a lookup table). Per device, calibrate the lookup-table
-   predictor and fit the feature regression on 70 % of the archs; report each one's median
-   absolute percentage error on the held-out 30 % (acceptance: <= 10 %).
+   from the memory-feasible part the search explores, where the smallest archs live) and of
+   every distinct block of the space alone (a lookup table), all in the same rounds of one
+   child, on the host and on an emulated edge: the same child at `--edge-speed` of CPU
+   `--cpu`, shared with a busy filler (`SharedCore`, default) or under a cgroup quota
+   (`DeviceThrottle`, `--edge-mode quota`); skipped, and said so, where cgroups are
+   unavailable. Per device, calibrate the lookup-table predictor and fit the feature
+   regression on 70 % of the archs; report each one's median absolute percentage error on the
+   held-out 30 % (acceptance: <= 10 %).
 2. Search accuracy vs predicted edge latency (host when there is no edge) under a memory
    limit (parameter bytes, peak activation bytes), NSGA-II and random search at the same
    number of trials through the same evaluation: accuracy on 2,000 held-out training images
@@ -17,9 +18,10 @@
 3. Hypervolume of each front in (predicted latency ms, error) against an explicit reference
    point (the largest arch's predicted latency, error 0.9 = chance), whether each front
    dominates the hand-designed baseline, and the front archs measured on the target device
-   beside their predicted latency. JSON to `--out`/nas.json, fronts plot to nas.png.
+   beside their predicted latency, with the held-out archs re-measured in the same child (how
+   far the device moved since step 1). JSON to `--out`/nas.json, fronts plot to nas.png.
 
-    python benchmarks/nas.py [--quick] [--trials 50] [--edge-speed 0.3]
+    python benchmarks/nas.py [--quick] [--trials 50] [--edge-speed 0.3] [--edge-mode quota]
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ import argparse
 import json
 import os
 import random
+import statistics
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +43,7 @@ from rich.progress import Progress
 
 from skyline.bench import machine_info
 from skyline.data import fashion_mnist, split_holdout
-from skyline.emulation import DeviceThrottle
+from skyline.emulation import CgroupCpu, DeviceThrottle, SharedCore
 from skyline.emulation.throttle import throttle_available
 from skyline.optimize.nas import (
     Candidate,
@@ -51,12 +55,7 @@ from skyline.optimize.nas import (
     search,
     train_accuracy,
 )
-from skyline.optimize.nas_latency import (
-    LatencyPredictor,
-    measure_latency_ms,
-    measure_parts_ms,
-    median_ape,
-)
+from skyline.optimize.nas_latency import LatencyPredictor, measure_parts_ms, median_ape
 from skyline.optimize.nas_lut import LookupTablePredictor
 from skyline.optimize.nas_space import Arch, SearchSpace
 
@@ -72,19 +71,50 @@ REFERENCE_ERROR = 0.9  # chance level on 10 classes
 
 
 def measure(
-    archs: list[Arch], space: SearchSpace, args: argparse.Namespace, label: str, **kw: Any
-) -> list[float]:
+    archs: list[Arch],
+    space: SearchSpace,
+    args: argparse.Namespace,
+    label: str,
+    device: CgroupCpu | None,
+    *,
+    table: bool = False,
+) -> tuple[list[float], tuple[list[float], float]]:
+    """Each arch's measured ms and, with `table`, every block's and the tail's (same rounds)."""
+    blocks = space.blocks() if table else []
     with Progress(transient=True) as bar:
-        task = bar.add_task(f"measuring {label} ({len(archs)} archs)", total=args.repeats)
-        return measure_latency_ms(
-            archs,
+        task = bar.add_task(
+            f"measuring {label} ({len(archs)} archs, {len(blocks)} blocks)", total=args.repeats
+        )
+        blocks_ms, tail_ms, archs_ms = measure_parts_ms(
             space,
+            blocks,
+            archs,
+            throttle=device,
             repeats=args.repeats,
             round_s=args.round_s,
             cpu=args.cpu,
             on_round=lambda _: bar.advance(task),
-            **kw,
         )
+    return archs_ms, (blocks_ms, tail_ms)
+
+
+@contextmanager
+def on_device(
+    name: str, args: argparse.Namespace, speeds: list[float]
+) -> Iterator[CgroupCpu | None]:
+    """None for the host; the emulated edge set up for the block (its measured speed appended
+    to `speeds`), slowed by a filler sharing CPU `--cpu` or by a quota."""
+    if name == "host":
+        yield None
+        return
+    edge: CgroupCpu = (
+        DeviceThrottle(args.edge_speed)
+        if args.edge_mode == "quota"
+        else SharedCore(args.edge_speed, cpu=args.cpu)
+    )
+    with edge:
+        speeds.append(edge.measure_speed(0.5))
+        yield edge
 
 
 def predictor_archs(
@@ -198,11 +228,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run (< 2 minutes)")
     parser.add_argument("--archs", type=int, default=100, help="measured archs per device")
     parser.add_argument("--repeats", type=int, default=5, help="timing rounds per arch")
-    parser.add_argument("--round-s", type=float, default=0.1, help="wall seconds per round")
+    parser.add_argument("--round-s", type=float, default=0.2, help="wall seconds per round")
     parser.add_argument(
         "--cpu", type=int, default=(os.cpu_count() or 1) - 1, help="CPU the timed child runs on"
     )
     parser.add_argument("--edge-speed", type=float, default=0.3, help="edge CPU fraction")
+    parser.add_argument(
+        "--edge-mode",
+        choices=["shared-core", "quota"],
+        default="shared-core",
+        help="how the edge is slowed: CPU --cpu shared with a filler, or a cgroup quota",
+    )
     parser.add_argument("--trials", type=int, default=50, help="trials per sampler")
     parser.add_argument("--train-size", type=int, default=8000)
     parser.add_argument("--val-size", type=int, default=2000)
@@ -230,31 +266,20 @@ def main() -> None:
     archs = predictor_archs(space, memory, args.archs, rng)
     n_fit = round(0.7 * len(archs))
 
-    # 1. measured latencies and per-device predictors. One throttle for the whole run: the
-    # emulated edge's speed differs a little between cgroup instances (0.26-0.31 measured for
-    # 0.3), so its table, its archs and the front archs checked at the end share one.
-    stack = ExitStack()
+    # 1. measured latencies and per-device predictors: each device's table and archs in the
+    # same rounds of one child, so a drift of the device's speed hits both alike
     ok, why = throttle_available()
-    devices: dict[str, DeviceThrottle | None] = {"host": None}
-    edge_speed = None
-    if ok:
-        devices["edge"] = throttle = stack.enter_context(DeviceThrottle(args.edge_speed))
-        edge_speed = throttle.measure_speed(0.5)
-    else:
+    if not ok:
         console.print(f"[yellow]no emulated edge: {why}")
+    edge_speeds: list[float] = []
     timed = [*archs, baseline_arch]  # the baseline last: measured, not fitted on
+    measured: dict[str, dict[Arch, float]] = {}
     predictors: dict[str, dict[str, Predictor]] = {}
     predictor_report: dict[str, Any] = {}
-    for device, throttle in devices.items():
-        ms = measure(timed, space, args, device, throttle=throttle)
-        parts = measure_parts_ms(
-            space,
-            space.blocks(),
-            throttle=throttle,
-            repeats=args.repeats,
-            round_s=args.round_s,
-            cpu=args.cpu,
-        )
+    for device in ("host", "edge") if ok else ("host",):
+        with on_device(device, args, edge_speeds) as slowed:
+            ms, parts = measure(timed, space, args, device, slowed, table=True)
+        measured[device] = dict(zip(timed, ms))
         predictors[device], predictor_report[device] = fit_device(
             device, archs, ms[:-1], space, n_fit, parts
         )
@@ -303,10 +328,17 @@ def main() -> None:
     # 3. hypervolume, dominance, front archs measured on the target device
     reference_ms = latency(space.largest())
     fronts = {s: front(c) for s, c in runs.items()}
-    to_measure = list(dict.fromkeys(c.arch for f in fronts.values() for c in f))
-    check = measure(to_measure, space, args, "front archs", throttle=devices[target])
-    stack.close()
-    check_ms = dict(zip(to_measure, check))
+    heldout = archs[n_fit:]  # re-measured beside the front: how far the device moved since 1.
+    to_measure = list(dict.fromkeys([*(c.arch for f in fronts.values() for c in f), *heldout]))
+    with on_device(target, args, edge_speeds) as slowed:
+        check_ms = dict(zip(to_measure, measure(to_measure, space, args, "front", slowed)[0]))
+    predict = predictors[target][args.predictor].predict_ms
+    front_check = {
+        "device_drift": statistics.median(check_ms[a] / measured[target][a] for a in heldout),
+        "heldout_median_ape_remeasured": median_ape(
+            [predict(a) for a in heldout], [check_ms[a] for a in heldout]
+        ),
+    }
     search_report = {}
     for s, cands in runs.items():
         beat = dominating(cands, baseline)
@@ -332,7 +364,7 @@ def main() -> None:
         "benchmark": "nas",
         "measured": (
             "latencies measured (batch 1, one torch thread, median of alternated rounds of "
-            "back-to-back calls) on the host and inside a cgroup CPU quota (edge); search "
+            f"back-to-back calls) on the host and on the emulated edge ({args.edge_mode}); search "
             f"latencies predicted by the {target} {args.predictor} predictor; accuracy "
             "measured on "
             f"{args.val_size} held-out train images after {args.epochs} epoch(s) on "
@@ -342,8 +374,12 @@ def main() -> None:
         "quick": args.quick,
         "args": vars(args),
         "space": space.to_dict(),
-        "edge": {"requested_speed": args.edge_speed, "measured_speed": edge_speed}
-        if edge_speed is not None
+        "edge": {
+            "mode": args.edge_mode,
+            "requested_speed": args.edge_speed,
+            "measured_speed_per_phase": edge_speeds,
+        }
+        if ok
         else {"skipped": why},
         "predictors": predictor_report,
         "target_device": target,
@@ -355,6 +391,7 @@ def main() -> None:
         "baseline": baseline.to_dict(),
         "search": search_report,
         "front_predictor_median_ape": median_ape(front_pred, front_meas),
+        "front_check": front_check,
         "total_seconds": time.perf_counter() - started,
         "machine": machine_before,
         "machine_after": machine_info(),

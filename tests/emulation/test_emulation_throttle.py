@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
+from cgroup_helpers import cpu_cgroup, root_only
 
 from skyline.emulation import DeviceThrottle, throttle_available
 from skyline.errors import ConfigError, EmulationError
-
-OK, WHY = throttle_available()
-
-
-def root_only(test):
-    """Marked `root` (CI runs as root) and skipped, with the reason, where it cannot run."""
-    return pytest.mark.root(pytest.mark.skipif(not OK, reason=WHY)(test))
-
-
-def cpu_cgroup(pid: int) -> str:
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "cpu" in controllers.split(","):
-            return path
-    raise AssertionError("no cpu controller line")
 
 
 def test_unavailable_says_why(monkeypatch):

@@ -26,7 +26,7 @@ from skyline.optimize.nas_latency import (
     median_ape,
 )
 from skyline.optimize.nas_lut import LookupTablePredictor
-from skyline.optimize.nas_space import Arch, SearchSpace, build
+from skyline.optimize.nas_space import Arch, SearchSpace, Stage, build
 
 SPACE = SearchSpace()
 
@@ -129,11 +129,16 @@ def test_lookup_table_sums_blocks_and_calibrates(tmp_path):
         lut.calibrate([], [])
 
 
-def test_measured_parts_are_positive():
-    blocks_ms, tail_ms = measure_parts_ms(
-        SPACE, SPACE.blocks()[:3], repeats=1, round_s=0.005, warmup_s=0.0
+def test_measured_parts_are_positive_and_in_order():
+    # blocks, tail and archs timed in one child: each answer lands on its own item
+    large = SPACE.largest()
+    least = Stage(min(SPACE.widths), min(SPACE.depths), min(SPACE.kernels), min(SPACE.expansions))
+    small = Arch((least,) * len(SPACE.strides))
+    blocks_ms, tail_ms, archs_ms = measure_parts_ms(
+        SPACE, SPACE.blocks()[:3], [large, small], repeats=3, round_s=0.02, warmup_s=0.0
     )
-    assert len(blocks_ms) == 3 and all(0 < m < 1000 for m in [*blocks_ms, tail_ms])
+    assert len(blocks_ms) == 3 and all(0 < m < 1000 for m in [*blocks_ms, tail_ms, *archs_ms])
+    assert archs_ms[0] > archs_ms[1]  # the largest arch is far slower than the smallest
 
 
 def test_median_ape_hand_case():

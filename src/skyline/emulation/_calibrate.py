@@ -1,5 +1,6 @@
-"""Calibration child of `DeviceThrottle.measure_speed`: `python -m skyline.emulation._calibrate
-SECONDS CGROUP_DIR` prints {"outside": rate, "inside": rate} in work units per second.
+"""Calibration child of `CgroupCpu.measure_speed`: `python -m skyline.emulation._calibrate
+SECONDS CGROUP_DIR [CPU]` prints {"outside": rate, "inside": rate} in work units per second (CPU:
+pinned there when inside, as `SharedCore` wants).
 
 A unit is a small single-thread torch matmul plus a pure-Python loop, so both kinds of edge
 code (tensor kernels and interpreter overhead) are in the factor. Outside is rated per CPU-second
@@ -47,6 +48,8 @@ def main() -> None:
     torch.set_num_threads(1)
     outside = _rate(seconds, time.thread_time)
     (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+    if len(sys.argv) > 3:
+        os.sched_setaffinity(0, {int(sys.argv[3])})
 
     inside = _rate(seconds, time.monotonic)
     print(json.dumps({"outside": outside, "inside": inside}))

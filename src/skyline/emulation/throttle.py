@@ -1,4 +1,5 @@
-"""`DeviceThrottle`: a really slower "edge" CPU, by a cgroup v1 CPU quota (root).
+"""`DeviceThrottle`: a really slower "edge" CPU, by a cgroup v1 CPU quota (root); `CgroupCpu`,
+the base it shares with `shared_core.SharedCore`.
 
 Processes inside get `speed * cpus` of a CPU per scheduling period (CFS bandwidth control), so an
 edge worker started with `popen()` computes at a fraction of this host's speed, with the bursty
@@ -82,60 +83,31 @@ def _remove_cgroup(path: Path) -> None:
     )
 
 
-class DeviceThrottle(Guarded):
-    """A cgroup that gives its processes `speed` of a CPU (times `cpus` CPUs in all).
+class CgroupCpu(Guarded):
+    """A cgroup of the cpu controller that slows the processes inside to `speed` of a CPU; the
+    subclass decides how (`DeviceThrottle`: a quota, `SharedCore`: weights against a filler).
+    Processes join with `popen` or `add`, pinned to `cpu` when one is set."""
 
-    With cpus > 1 the quota is shared: a single thread may use up to min(1, speed * cpus) of a
-    CPU, so a one-thread worker measures that, not `speed`. Use as a context manager; the cgroup
-    is removed on exit (and, as a safety net, at interpreter exit).
-    """
-
-    def __init__(self, speed: float, *, cpus: float = 1.0, name: str | None = None) -> None:
-        if not 0 < speed <= 1:
-            raise ConfigError(
-                f"speed {speed} is outside (0, 1]", fix="pass the fraction of one CPU, e.g. 0.25"
-            )
-        if cpus <= 0:
-            raise ConfigError(f"cpus {cpus} is not positive", fix="pass cpus > 0, e.g. 1")
-        label = name if name is not None else f"{os.getpid()}-{next(_ids)}"
-        self.speed = speed
-        self.cpus = cpus
-        self.path = CPU_ROOT / f"skyline-{label}"
-        # the kernel wants quota >= 1 ms: very slow devices get a longer period instead
-        self.period_us = max(PERIOD_US, math.ceil(_MIN_QUOTA_US / (speed * cpus)))
-        self.quota_us = max(_MIN_QUOTA_US, round(speed * self.period_us * cpus))
-
-    def __enter__(self) -> DeviceThrottle:
-        ok, why = throttle_available()
-        if not ok:
-            raise EmulationError(
-                f"cannot throttle the CPU: {why}",
-                fix="run as root, or use the runtime's calibrated slowdown mode",
-            )
-        try:
-            self.path.mkdir()
-        except FileExistsError:
-            raise EmulationError(
-                f"cgroup {self.path} already exists (in use, or left by a crashed run)",
-                fix=f"pass another name, or rmdir {self.path} if no run uses it",
-            ) from None
-        self._guarded_setup(_remove_cgroup, (self.path,), self._write_quota)
-        return self
-
-    def _write_quota(self) -> None:
-        _write(self.path / "cpu.cfs_period_us", self.period_us)
-        _write(self.path / "cpu.cfs_quota_us", self.quota_us)
+    speed: float
+    path: Path
+    cpu: int | None = None
 
     def _procs(self) -> Path:
         """The cgroup's process list; fails clearly outside `with`."""
         if not self.active:
-            raise EmulationError("the DeviceThrottle is not set up", fix="use it inside `with`")
+            raise EmulationError(
+                f"the {type(self).__name__} is not set up", fix="use it inside `with`"
+            )
         return self.path / "cgroup.procs"
 
     def add(self, pid: int) -> None:
-        """Move a running process (all its threads) into the throttled cgroup."""
+        """Move a running process (all its threads) into the cgroup (and onto `cpu`)."""
         try:
             self._procs().write_text(str(pid))
+            if self.cpu is not None:
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    with contextlib.suppress(ProcessLookupError):  # thread exited meanwhile
+                        os.sched_setaffinity(int(tid), {self.cpu})
         except ProcessLookupError:
             raise EmulationError(
                 f"no process {pid}", fix="pass the pid of a running process"
@@ -148,12 +120,14 @@ class DeviceThrottle(Guarded):
     def popen(self, args: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
         """Start a process already inside the cgroup (it joins before exec, so no unthrottled
         start-up); keyword arguments go to subprocess.Popen (a given preexec_fn runs after)."""
-        procs = str(self._procs())
+        procs, cpu = str(self._procs()), self.cpu
         user_preexec: Callable[[], object] | None = kw.pop("preexec_fn", None)
 
         def join_cgroup() -> None:
             with open(procs, "w") as fh:
                 fh.write(str(os.getpid()))
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
             if user_preexec is not None:
                 user_preexec()
 
@@ -164,11 +138,13 @@ class DeviceThrottle(Guarded):
 
         One child process runs the calibration workload (`skyline.emulation._calibrate`) for
         `seconds` outside, rated per CPU-second (what one CPU of this host does, however loaded
-        the host is), then joins the cgroup and runs it again for `seconds`, rated per
-        wall-clock second (what the throttled process really gets). Returns inside / outside.
+        the host is), then joins the cgroup (and `cpu`) and runs it again for `seconds`, rated
+        per wall-clock second (what the slowed process really gets). Returns inside / outside.
         """
         self._procs()
         cmd = [sys.executable, "-m", "skyline.emulation._calibrate", str(seconds), str(self.path)]
+        if self.cpu is not None:
+            cmd.append(str(self.cpu))
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise EmulationError(
@@ -177,3 +153,59 @@ class DeviceThrottle(Guarded):
             )
         rates = json.loads(done.stdout)
         return float(rates["inside"] / rates["outside"])
+
+
+def new_cgroup(label: str) -> Path:
+    """Create the cpu cgroup `skyline-<label>`; a clear error when it cannot be made."""
+    ok, why = throttle_available()
+    if not ok:
+        raise EmulationError(
+            f"cannot throttle the CPU: {why}",
+            fix="run as root, or use the runtime's calibrated slowdown mode",
+        )
+    path = CPU_ROOT / f"skyline-{label}"
+    try:
+        path.mkdir()
+    except FileExistsError:
+        raise EmulationError(
+            f"cgroup {path} already exists (in use, or left by a crashed run)",
+            fix=f"pass another name, or rmdir {path} if no run uses it",
+        ) from None
+    return path
+
+
+def check_speed(speed: float) -> None:
+    if not 0 < speed <= 1:
+        raise ConfigError(
+            f"speed {speed} is outside (0, 1]", fix="pass the fraction of one CPU, e.g. 0.25"
+        )
+
+
+class DeviceThrottle(CgroupCpu):
+    """A cgroup that gives its processes `speed` of a CPU (times `cpus` CPUs in all).
+
+    With cpus > 1 the quota is shared: a single thread may use up to min(1, speed * cpus) of a
+    CPU, so a one-thread worker measures that, not `speed`. Use as a context manager; the cgroup
+    is removed on exit (and, as a safety net, at interpreter exit).
+    """
+
+    def __init__(self, speed: float, *, cpus: float = 1.0, name: str | None = None) -> None:
+        check_speed(speed)
+        if cpus <= 0:
+            raise ConfigError(f"cpus {cpus} is not positive", fix="pass cpus > 0, e.g. 1")
+        self.label = name if name is not None else f"{os.getpid()}-{next(_ids)}"
+        self.speed = speed
+        self.cpus = cpus
+        self.path = CPU_ROOT / f"skyline-{self.label}"
+        # the kernel wants quota >= 1 ms: very slow devices get a longer period instead
+        self.period_us = max(PERIOD_US, math.ceil(_MIN_QUOTA_US / (speed * cpus)))
+        self.quota_us = max(_MIN_QUOTA_US, round(speed * self.period_us * cpus))
+
+    def __enter__(self) -> DeviceThrottle:
+        path = new_cgroup(self.label)
+        self._guarded_setup(_remove_cgroup, (path,), self._write_quota)
+        return self
+
+    def _write_quota(self) -> None:
+        _write(self.path / "cpu.cfs_period_us", self.period_us)
+        _write(self.path / "cpu.cfs_quota_us", self.quota_us)

@@ -7,16 +7,17 @@ written by the convs and their BatchNorm/activation, and parameter bytes. The fi
 non-negative least squares on relative error, so no term can go negative and predict time back.
 
 Measurement runs in a child process (`_child`, started with `python -c`): the same code
-on the host or inside a `DeviceThrottle` cgroup (the emulated edge), one torch thread, batch 1.
-A throttled process runs in bursts of quota, so a single call's time depends on where in the
-period it starts; each round therefore times back-to-back calls for `round_s` of wall time
-(several periods) and divides, and the result is the median over rounds.
+on the host or inside a `CgroupCpu` (the emulated edge: `SharedCore` or `DeviceThrottle`), one
+torch thread, batch 1. A slowed process runs in bursts (slices or quota), so a single call's time
+depends on where in a burst it starts; each round therefore times back-to-back calls for
+`round_s` of wall time (many bursts) and divides, and the result is the median over rounds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 from scipy.optimize import nnls
 
-from skyline.emulation.throttle import DeviceThrottle
+from skyline.emulation.throttle import CgroupCpu
 from skyline.errors import ConfigError, EmulationError
 from skyline.optimize.nas_space import (
     Arch,
@@ -155,20 +156,29 @@ def measure_latency_ms(archs: Sequence[Arch], space: SearchSpace, **options: Any
 
 
 def measure_parts_ms(
-    space: SearchSpace, blocks: Sequence[BlockSpec], **options: Any
-) -> tuple[list[float], float]:
-    """Measured latency (ms) of each block alone and of the tail (pooling + classifier), as
-    `measure_latency_ms` times whole archs: the entries of a lookup table."""
-    items = [{"block": block_to_dict(b)} for b in blocks] + [{"tail": True}]
+    space: SearchSpace,
+    blocks: Sequence[BlockSpec],
+    archs: Sequence[Arch] = (),
+    **options: Any,
+) -> tuple[list[float], float, list[float]]:
+    """Measured latency (ms) of each block alone, of the tail (pooling + classifier) and of
+    each whole arch, as `measure_latency_ms` times archs: a lookup table and the archs that
+    calibrate and score it. All in the same rounds of one child, so a change of device speed
+    while timing (an emulated edge follows the host's load) hits table and archs alike."""
+    items = (
+        [{"block": block_to_dict(b)} for b in blocks]
+        + [{"tail": True}]
+        + [{"arch": a.to_dict()} for a in archs]
+    )
     ms = timed(items, space, **options)
-    return ms[:-1], ms[-1]
+    return ms[: len(blocks)], ms[len(blocks)], ms[len(blocks) + 1 :]
 
 
 def timed(
     items: list[dict[str, Any]],
     space: SearchSpace,
     *,
-    throttle: DeviceThrottle | None = None,
+    throttle: CgroupCpu | None = None,
     repeats: int = 5,
     round_s: float = 0.1,
     warmup_s: float = 0.05,
@@ -178,8 +188,9 @@ def timed(
     """Measured batch-1 latency (ms) of each item (`{"arch": ...}`, `{"block": ...}` or
     `{"tail": True}`) in one child process, throttled if given.
 
-    Rounds go over all items in turn (as `bench.stats.alternated_median_ms`), so a burst of
-    load from elsewhere hits one round of many items, and the median over rounds drops it.
+    Rounds go over all items in turn (as `bench.stats.alternated_median_ms`), each round in its
+    own seeded order, so a burst of load from elsewhere, or a slow drift, hits an item in one
+    round at a different place each time, and the median over rounds drops it.
     `cpu` pins the child to that CPU: a throttled process that migrates between CPUs is
     slowed more, and less repeatably, than its quota says. `on_round(r)` is called as round
     r finishes (for progress display).
@@ -238,8 +249,13 @@ def _child() -> None:
     with torch.inference_mode():
         for model, x in nets:
             _round_ms(model, x, job["warmup_s"])
-        for _ in range(job["repeats"]):
-            print(json.dumps([_round_ms(m, x, job["round_s"]) for m, x in nets]), flush=True)
+        for r in range(job["repeats"]):
+            order = list(range(len(nets)))
+            random.Random(r).shuffle(order)
+            ms = [0.0] * len(nets)
+            for i in order:
+                ms[i] = _round_ms(*nets[i], job["round_s"])
+            print(json.dumps(ms), flush=True)
 
 
 def _net(item: dict[str, Any], space: SearchSpace) -> tuple[torch.nn.Module, torch.Tensor]:
