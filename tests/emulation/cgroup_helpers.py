@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from skyline.emulation import throttle_available
+from skyline.emulation import CgroupCpu, throttle_available
+from skyline.errors import EmulationError
 
 OK, WHY = throttle_available()
 
@@ -29,3 +32,31 @@ def allowed_cpus(pid: int) -> str:
         if line.startswith("Cpus_allowed_list:"):
             return line.split(":", 1)[1].strip()
     raise AssertionError("no Cpus_allowed_list line")
+
+
+def check_join_and_leave(device: CgroupCpu, pinned: str | None) -> None:
+    """A started and an added process are inside `device` (and on CPU `pinned`), an unknown pid
+    is refused, and both are back in the root cgroup once it is torn down."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    procs = [sleeper]
+    try:
+        with device:
+            child = device.popen(["sleep", "30"])
+            procs.append(child)
+            device.add(sleeper.pid)
+            inside = f"/{device.path.name}"
+            assert cpu_cgroup(child.pid) == cpu_cgroup(sleeper.pid) == inside
+            if pinned is not None:
+                assert allowed_cpus(child.pid) == allowed_cpus(sleeper.pid) == pinned
+            with pytest.raises(EmulationError, match="no process"):
+                device.add(2**22 + 1)
+        assert not device.path.exists()
+        assert cpu_cgroup(child.pid) == cpu_cgroup(sleeper.pid) == "/"
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def unique_name() -> str:
+    return f"test{os.getpid()}"

@@ -4,10 +4,9 @@ CPU, and removed without a trace: no cgroup, no filler left."""
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
-from cgroup_helpers import allowed_cpus, cpu_cgroup, root_only
+from cgroup_helpers import allowed_cpus, check_join_and_leave, root_only, unique_name
 
 from skyline.emulation import SharedCore
 from skyline.emulation.throttle import CPU_ROOT
@@ -52,23 +51,7 @@ def test_a_third_of_the_core_is_measured_as_such_and_everything_goes_away():
 
 @root_only
 def test_processes_join_pinned_and_are_moved_back_on_exit():
-    sleeper = subprocess.Popen(["sleep", "30"])
-    procs = [sleeper]
-    try:
-        with SharedCore(0.5, cpu=0, name=f"test{os.getpid()}") as core:
-            child = core.popen(["sleep", "30"])
-            procs.append(child)
-            core.add(sleeper.pid)
-            inside = f"/{core.path.name}"
-            assert cpu_cgroup(child.pid) == cpu_cgroup(sleeper.pid) == inside
-            assert allowed_cpus(child.pid) == allowed_cpus(sleeper.pid) == "0"
-            with pytest.raises(EmulationError, match="no process"):
-                core.add(2**22 + 1)
-        assert cpu_cgroup(child.pid) == cpu_cgroup(sleeper.pid) == "/"
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
+    check_join_and_leave(SharedCore(0.5, cpu=0, name=unique_name()), pinned="0")
 
 
 @root_only

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
-from cgroup_helpers import cpu_cgroup, root_only
+from cgroup_helpers import check_join_and_leave, root_only, unique_name
 
 from skyline.emulation import DeviceThrottle, throttle_available
 from skyline.errors import ConfigError, EmulationError
@@ -55,23 +54,7 @@ def test_quarter_speed_is_measured_as_such_and_the_cgroup_goes_away():
 
 @root_only
 def test_processes_join_and_are_moved_back_on_exit():
-    sleeper = subprocess.Popen(["sleep", "30"])
-    procs = [sleeper]
-    try:
-        with DeviceThrottle(0.5, name=f"test{os.getpid()}") as throttle:
-            child = throttle.popen(["sleep", "30"])
-            procs.append(child)
-            throttle.add(sleeper.pid)
-            inside = f"/{throttle.path.name}"
-            assert cpu_cgroup(child.pid) == cpu_cgroup(sleeper.pid) == inside
-            with pytest.raises(EmulationError, match="no process"):
-                throttle.add(2**22 + 1)
-        assert not throttle.path.exists()
-        assert cpu_cgroup(child.pid) == cpu_cgroup(sleeper.pid) == "/"
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
+    check_join_and_leave(DeviceThrottle(0.5, name=unique_name()), pinned=None)
 
 
 @root_only
