@@ -3,9 +3,9 @@ taken by a busy filler process, split by cgroup CPU weights instead of capped by
 
 Why beside `DeviceThrottle`: a quota leaves the CPU idle for (1 - speed) of every period, and on
 a virtual machine what the hypervisor does with an idle vCPU makes the throttled process's speed
-drift. Measured on this 2-core KVM guest, one NAS net, 0.3 of a CPU: CPU time per call 2.2 ms in
-one minute and 4.1 ms a few minutes later under the quota, 1.9-2.1 ms shared with a filler
-(1.56 ms unthrottled). The price: the CPU is taken whole (anything else running there takes a
+drift. Measured on a 2-core KVM guest at 0.3 of a CPU (`benchmarks/edge_steadiness.py`): NAS
+nets ran 4.0-6.6x slower than the host from one trial to the next under a quota, 3.9-4.3x
+shared with a filler. The price: the CPU is taken whole (anything else running there takes a
 share from both sides, so pin other work elsewhere), and the edge's time comes in scheduler
 slices (a few ms) rather than per 10 ms period. Use it where a steady device matters more than
 a strict cap: timing a latency table, a benchmark's edge.
