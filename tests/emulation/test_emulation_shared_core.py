@@ -9,7 +9,6 @@ import pytest
 from cgroup_helpers import allowed_cpus, check_join_and_leave, root_only, unique_name
 
 from skyline.emulation import SharedCore
-from skyline.emulation.throttle import CPU_ROOT
 from skyline.errors import ConfigError, EmulationError
 
 
@@ -35,7 +34,7 @@ def test_weights_split_the_core_and_the_last_cpu_is_the_default():
 @root_only
 def test_a_third_of_the_core_is_measured_as_such_and_everything_goes_away():
     with SharedCore(0.3) as core:
-        filler_dir = CPU_ROOT / f"skyline-{core.label}-filler"
+        filler_dir = core.filler_path
         (filler,) = (filler_dir / "cgroup.procs").read_text().split()
         assert allowed_cpus(int(filler)) == str(core.cpu)
         speeds = []

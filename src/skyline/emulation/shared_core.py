@@ -18,7 +18,14 @@ import os
 import subprocess
 from pathlib import Path
 
-from skyline.emulation.throttle import CgroupCpu, _remove_cgroup, _write, check_speed, new_cgroup
+from skyline.emulation.throttle import (
+    CgroupCpu,
+    cgroup_path,
+    check_speed,
+    new_cgroup,
+    remove_cgroup,
+    write_knob,
+)
 from skyline.errors import ConfigError
 
 WEIGHT = 10_000  # edge + filler cpu.shares; the kernel allows 2..262144 each
@@ -31,7 +38,7 @@ def _teardown(fillers: list[subprocess.Popen[bytes]], paths: list[Path]) -> None
         filler.kill()
         filler.wait()
     for path in paths:
-        _remove_cgroup(path)
+        remove_cgroup(path)
 
 
 class SharedCore(CgroupCpu):
@@ -57,25 +64,24 @@ class SharedCore(CgroupCpu):
                 fix=f"pass one of {sorted(allowed)}",
             )
         self.speed = speed
-        self.label = name if name is not None else f"core-{os.getpid()}-{next(_ids)}"
-        self.path = Path()  # set on entry
+        label = name if name is not None else f"core-{os.getpid()}-{next(_ids)}"
+        self.path, self.filler_path = cgroup_path(label), cgroup_path(f"{label}-filler")
         self.shares = max(2, round(WEIGHT * speed)), max(2, round(WEIGHT * (1 - speed)))
 
     def __enter__(self) -> SharedCore:
         fillers: list[subprocess.Popen[bytes]] = []
-        paths = [new_cgroup(self.label)]
-        self.path = paths[0]
+        paths: list[Path] = []  # those made so far, for the teardown
+        procs, cpu = self.filler_path / "cgroup.procs", self.cpu
+
+        def join() -> None:
+            procs.write_text(str(os.getpid()))
+            os.sched_setaffinity(0, {cpu})
 
         def setup() -> None:
-            paths.append(new_cgroup(f"{self.label}-filler"))
-            _write(self.path / "cpu.shares", self.shares[0])
-            _write(paths[1] / "cpu.shares", self.shares[1])
-            procs, cpu = paths[1] / "cgroup.procs", self.cpu
-
-            def join() -> None:
-                procs.write_text(str(os.getpid()))
-                os.sched_setaffinity(0, {cpu})
-
+            for path, shares in zip((self.path, self.filler_path), self.shares, strict=True):
+                new_cgroup(path)
+                paths.append(path)
+                write_knob(path / "cpu.shares", shares)
             fillers.append(subprocess.Popen(FILLER, preexec_fn=join))
 
         self._guarded_setup(_teardown, (fillers, paths), setup)

@@ -47,7 +47,7 @@ def throttle_available() -> tuple[bool, str]:
     return True, ""
 
 
-def _write(path: Path, value: int | str) -> None:
+def write_knob(path: Path, value: int | str) -> None:
     try:
         path.write_text(str(value))
     except OSError as exc:
@@ -57,7 +57,7 @@ def _write(path: Path, value: int | str) -> None:
         ) from exc
 
 
-def _remove_cgroup(path: Path) -> None:
+def remove_cgroup(path: Path) -> None:
     """Move the tasks still inside back to the parent cgroup, then remove the directory."""
     procs = path / "cgroup.procs"
     for _ in range(100):  # tasks may fork while being moved; the directory must end up empty
@@ -155,15 +155,18 @@ class CgroupCpu(Guarded):
         return float(rates["inside"] / rates["outside"])
 
 
-def new_cgroup(label: str) -> Path:
-    """Create the cpu cgroup `skyline-<label>`; a clear error when it cannot be made."""
+def cgroup_path(label: str) -> Path:
+    return CPU_ROOT / f"skyline-{label}"
+
+
+def new_cgroup(path: Path) -> None:
+    """Create the cpu cgroup `path`; a clear error when it cannot be made."""
     ok, why = throttle_available()
     if not ok:
         raise EmulationError(
             f"cannot throttle the CPU: {why}",
             fix="run as root, or use the runtime's calibrated slowdown mode",
         )
-    path = CPU_ROOT / f"skyline-{label}"
     try:
         path.mkdir()
     except FileExistsError:
@@ -171,7 +174,6 @@ def new_cgroup(label: str) -> Path:
             f"cgroup {path} already exists (in use, or left by a crashed run)",
             fix=f"pass another name, or rmdir {path} if no run uses it",
         ) from None
-    return path
 
 
 def check_speed(speed: float) -> None:
@@ -193,19 +195,18 @@ class DeviceThrottle(CgroupCpu):
         check_speed(speed)
         if cpus <= 0:
             raise ConfigError(f"cpus {cpus} is not positive", fix="pass cpus > 0, e.g. 1")
-        self.label = name if name is not None else f"{os.getpid()}-{next(_ids)}"
         self.speed = speed
         self.cpus = cpus
-        self.path = CPU_ROOT / f"skyline-{self.label}"
+        self.path = cgroup_path(name if name is not None else f"{os.getpid()}-{next(_ids)}")
         # the kernel wants quota >= 1 ms: very slow devices get a longer period instead
         self.period_us = max(PERIOD_US, math.ceil(_MIN_QUOTA_US / (speed * cpus)))
         self.quota_us = max(_MIN_QUOTA_US, round(speed * self.period_us * cpus))
 
     def __enter__(self) -> DeviceThrottle:
-        path = new_cgroup(self.label)
-        self._guarded_setup(_remove_cgroup, (path,), self._write_quota)
+        new_cgroup(self.path)
+        self._guarded_setup(remove_cgroup, (self.path,), self._write_quota)
         return self
 
     def _write_quota(self) -> None:
-        _write(self.path / "cpu.cfs_period_us", self.period_us)
-        _write(self.path / "cpu.cfs_quota_us", self.quota_us)
+        write_knob(self.path / "cpu.cfs_period_us", self.period_us)
+        write_knob(self.path / "cpu.cfs_quota_us", self.quota_us)
